@@ -1,0 +1,109 @@
+# plumb's build, test and demo entry points. Everything the tests need beyond
+# Go, git, gcc and kubectl is built from Go modules into .cache/ (ignored by
+# git), keyed by the pinned versions, so it is built once per pin change.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+export GOTOOLCHAIN := local
+GO ?= go
+
+CACHE := $(CURDIR)/.cache
+TOOLS := hack/tools
+KUBE_VERSION := v1.37.2
+
+# The control plane binaries live in a directory named after a hash of the
+# tools modules (go.mod, go.sum, sources), so changing any pin builds a new
+# set and an unchanged pin never rebuilds. .cache/testenv/current points at
+# the set in use, for `go test` run without make.
+TESTENV_MODS := $(TOOLS)/etcd $(TOOLS)/kube $(TOOLS)/kwok
+TESTENV_KEY := $(shell cat $(sort $(wildcard $(addsuffix /go.mod,$(TESTENV_MODS)) $(addsuffix /go.sum,$(TESTENV_MODS)) $(addsuffix /*.go,$(TESTENV_MODS)))) | sha256sum | cut -c1-16)
+TESTENV := $(CACHE)/testenv/$(TESTENV_KEY)
+export PLUMB_TESTENV_BIN := $(TESTENV)
+
+KUBE_LDFLAGS := -s -w \
+	-X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=37 \
+	-X k8s.io/component-base/version.gitTreeState=clean
+KUBE_BINS := kube-apiserver kube-controller-manager kube-scheduler
+TESTENV_FILES := $(TESTENV)/etcd $(addprefix $(TESTENV)/,$(KUBE_BINS)) $(TESTENV)/kwok $(TESTENV)/kwok-stages.yaml
+KWOK_STAGES := node/fast node/heartbeat-with-lease pod/general
+
+GO_TEST_TIMEOUT ?= 30m
+GOTESTSUM_KEY := $(shell cat $(TOOLS)/gotestsum/go.mod $(TOOLS)/gotestsum/go.sum | sha256sum | cut -c1-16)
+GOTESTSUM := $(CACHE)/tools/$(GOTESTSUM_KEY)/gotestsum
+
+.PHONY: help
+help: ## Show the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/plumb
+	$(GO) build -buildvcs=auto -o bin/plumb ./cmd/plumb
+
+.PHONY: testenv
+testenv: $(TESTENV_FILES) ## Build the test control plane (etcd, kube-*, kwok) into .cache/testenv
+	@ln -sfn $(TESTENV_KEY) $(CACHE)/testenv/current
+
+$(TESTENV)/etcd:
+	@mkdir -p $(TESTENV)
+	@echo ">> building etcd (go.etcd.io/etcd/server/v3) into $(TESTENV)"
+	cd $(TOOLS)/etcd && $(GO) build -trimpath -ldflags='-s -w' -o $@.tmp . && mv $@.tmp $@
+
+# One go build for the three kube binaries shares the compile of k8s.io/kubernetes.
+$(addprefix $(TESTENV)/,$(KUBE_BINS)) &:
+	@mkdir -p $(TESTENV)/.kube.tmp
+	@echo ">> building $(KUBE_BINS) $(KUBE_VERSION) (k8s.io/kubernetes) into $(TESTENV); a cold build takes minutes"
+	cd $(TOOLS)/kube && $(GO) build -trimpath -ldflags='$(KUBE_LDFLAGS)' -o $(TESTENV)/.kube.tmp/ $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_BINS))
+	for b in $(KUBE_BINS); do mv $(TESTENV)/.kube.tmp/$$b $(TESTENV)/$$b; done
+	@rmdir $(TESTENV)/.kube.tmp
+
+$(TESTENV)/kwok:
+	@mkdir -p $(TESTENV)
+	@echo ">> building kwok (sigs.k8s.io/kwok) into $(TESTENV)"
+	cd $(TOOLS)/kwok && $(GO) build -trimpath -ldflags='-s -w' -o $@.tmp sigs.k8s.io/kwok/cmd/kwok && mv $@.tmp $@
+
+# kwok's own Stage sets that make nodes Ready and pods Running and Ready,
+# taken from the pinned kwok module.
+$(GOTESTSUM):
+	@mkdir -p $(dir $@)
+	cd $(TOOLS)/gotestsum && $(GO) build -trimpath -o $@.tmp gotest.tools/gotestsum && mv $@.tmp $@
+
+$(TESTENV)/kwok-stages.yaml:
+	@mkdir -p $(TESTENV)
+	dir=$$(cd $(TOOLS)/kwok && $(GO) list -m -f '{{.Dir}}' sigs.k8s.io/kwok); \
+	for s in $(KWOK_STAGES); do \
+	  for f in $$dir/kustomize/stage/$$s/*.yaml; do \
+	    case $$f in */kustomization.yaml) continue;; esac; \
+	    echo "---"; cat $$f; \
+	  done; \
+	done > $@.tmp && mv $@.tmp $@
+
+.PHONY: test
+test: testenv $(GOTESTSUM) ## Run every test, including those against the real control plane and git server
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
+	@hack/check-no-orphans.sh $(TESTENV)
+
+.PHONY: test-short
+test-short: $(GOTESTSUM) ## Run the tests that need no control plane
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -short -count=1 ./...
+
+.PHONY: lint
+lint: ## Check formatting and run go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: demo
+demo: testenv build ## Run plumb against a local control plane with kwok nodes (Ctrl-C stops everything)
+	$(GO) run ./hack/demo --plumb bin/plumb
+
+.PHONY: bench
+bench: ## Benchmarks against the real control plane (not yet: the performance issue adds them)
+	@echo "make bench: not yet: the benchmark suite arrives with the performance work (see docs/architecture.md)"; exit 1
+
+.PHONY: clean
+clean: ## Remove bin/ (keeps the .cache of control plane binaries)
+	rm -rf bin

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// streams are the standard streams a command reads and writes. Commands never
+// touch os.Stdin/os.Stdout/os.Stderr directly so tests can capture them.
+type streams struct {
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+}
+
+// Exit codes follow kubectl diff: 0 nothing to report, 1 a difference was
+// found (not an error), 2 an error.
+const (
+	exitOK      = 0
+	exitChanges = 1
+	exitError   = 2
+)
+
+// exitCodeError lets a command choose its exit code without printing an error
+// message, as `plumb diff` does when it found changes.
+type exitCodeError struct {
+	code int
+	err  error // optional; printed when set
+}
+
+func (e *exitCodeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+// run builds the command tree, executes it with a signal-aware context and
+// turns the outcome into an exit code. It prints an error at most once.
+func run(args []string, s streams) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cmd := newRootCmd(s)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ec *exitCodeError
+	if errors.As(err, &ec) {
+		if ec.err != nil {
+			fmt.Fprintf(s.errOut, "error: %v\n", ec.err)
+		}
+		return ec.code
+	}
+	fmt.Fprintf(s.errOut, "error: %v\n", err)
+	return exitError
+}
+
+// globalFlags are the flags every command accepts, in kubectl's spelling.
+type globalFlags struct {
+	kube      kubeFlags
+	verbosity int
+}
+
+// kubeFlags select a cluster the way kubectl does.
+type kubeFlags struct {
+	kubeconfig string
+	context    string
+	namespace  string
+}
+
+func (k *kubeFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&k.context, "context", "", "the name of the kubeconfig context to use")
+	fs.StringVarP(&k.namespace, "namespace", "n", "", "the namespace for objects that do not name one (default: the context's namespace)")
+}
+
+// clientConfig resolves the flags against the kubeconfig loading rules
+// (explicit path, $KUBECONFIG, ~/.kube/config, in-cluster).
+func (k *kubeFlags) clientConfig() clientcmd.ClientConfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.context}
+	overrides.Context.Namespace = k.namespace
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+}
+
+// restConfig returns the client configuration and the namespace in effect.
+func (k *kubeFlags) restConfig() (*rest.Config, string, error) {
+	cc := k.clientConfig()
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig: %w", err)
+	}
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig: namespace: %w", err)
+	}
+	return cfg, ns, nil
+}
+
+// logger returns a structured logger on the error stream whose level follows
+// -v: 0 warnings and errors, 1 info, 2 and above debug.
+func (g *globalFlags) logger(w io.Writer) *slog.Logger {
+	level := slog.LevelWarn - slog.Level(4*g.verbosity)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func newRootCmd(s streams) *cobra.Command {
+	g := &globalFlags{}
+	cmd := &cobra.Command{
+		Use:   "plumb",
+		Short: "Keep Kubernetes clusters in step with Git",
+		Long: "plumb renders plain YAML, Kustomize overlays and Helm charts from Git, shows a three-way diff\n" +
+			"against the live cluster, applies it with server-side apply, prunes what Git no longer\n" +
+			"holds and reports rollout health.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetIn(s.in)
+	cmd.SetOut(s.out)
+	cmd.SetErr(s.errOut)
+	g.kube.bind(cmd.PersistentFlags())
+	cmd.PersistentFlags().IntVarP(&g.verbosity, "v", "v", 0, "log verbosity: 0 warnings, 1 info, 2 debug")
+
+	cmd.AddCommand(newVersionCmd(s))
+	return cmd
+}

@@ -1,0 +1,9 @@
+// Package sync applies a set of desired objects to a cluster: ordered in
+// stages (CRDs and Namespaces first, webhooks last), server-side apply with
+// field manager "plumb" by a bounded worker pool, the inventory of what each
+// App applied, and safe pruning of what it no longer renders. It returns a
+// change set of typed actions and never logs or prints.
+//
+// It imports diff (to know what changed) but not health; callers wait for
+// health after a sync. Import the standard library's sync as gosync beside it.
+package sync

@@ -98,7 +98,8 @@ lint: ## Check formatting and run go vet
 
 .PHONY: demo
 demo: testenv build ## Run plumb against a local control plane with kwok nodes (Ctrl-C stops everything)
-	$(GO) run ./hack/demo --plumb bin/plumb
+	$(GO) build -o bin/plumb-demo ./hack/demo
+	bin/plumb-demo --plumb bin/plumb
 
 .PHONY: bench
 bench: ## Benchmarks against the real control plane (not yet: the performance issue adds them)

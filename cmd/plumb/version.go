@@ -47,12 +47,14 @@ func runVersion(w io.Writer, f *versionFlags) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(info)
 	case "text":
-		modified := ""
-		if info.Modified {
-			modified = " (modified)"
+		commit := info.Commit
+		if info.CommitAt != "" {
+			commit += " (" + info.CommitAt + ")"
 		}
-		_, err := fmt.Fprintf(w, "plumb %s\ncommit: %s%s %s\ngo: %s %s\n",
-			info.Version, info.Commit, modified, info.CommitAt, info.GoVersion, info.Platform)
+		if info.Modified {
+			commit += " with local modifications"
+		}
+		_, err := fmt.Fprintf(w, "plumb %s\ncommit: %s\ngo: %s %s\n", info.Version, commit, info.GoVersion, info.Platform)
 		return err
 	default:
 		return fmt.Errorf("--output: unknown format %q (want text or json)", f.output)

@@ -54,6 +54,7 @@ func TestDeploymentRollsOutOnKwokNodes(t *testing.T) {
 		t.Fatalf("managedFields %v: no Apply entry for manager plumb", applied.ManagedFields)
 	}
 
+	start := time.Now()
 	var d *appsv1.Deployment
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		d, err = cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
@@ -62,6 +63,7 @@ func TestDeploymentRollsOutOnKwokNodes(t *testing.T) {
 		}
 		return d.Status.AvailableReplicas == 2 && d.Status.ObservedGeneration == d.Generation, nil
 	})
+	t.Logf("rolled out after %s", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("Deployment/%s/web never had 2 available replicas (status %+v): %v", ns, d.Status, err)
 	}
@@ -105,6 +107,7 @@ func TestDeploymentRollsOutOnKwokNodes(t *testing.T) {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+	t.Logf("namespace gone after %s", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("Namespace/%s not gone after delete: %v", ns, err)
 	}

@@ -1,0 +1,245 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/ignore"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/strvals"
+	"sigs.k8s.io/yaml"
+)
+
+// HelmOptions are `helm template`'s options that plumb supports.
+type HelmOptions struct {
+	// ReleaseName defaults to the chart directory's name.
+	ReleaseName string
+	// ValueFiles are relative to the chart directory, or to the repository
+	// root with a leading "/". Later files win.
+	ValueFiles []string
+	// Values are merged after the value files.
+	Values map[string]any
+	// Set and SetString are --set and --set-string expressions, applied last.
+	Set, SetString []string
+	// KubeVersion and APIVersions feed .Capabilities.
+	KubeVersion string
+	APIVersions []string
+	// SkipCRDs leaves out the chart's crds/ directories.
+	SkipCRDs bool
+}
+
+// renderHelm renders the chart in dir client-side, as `helm template
+// --include-crds` does: no cluster, so `lookup` returns nothing, and no DNS.
+func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) (*Result, error) {
+	ho := opts.Helm
+	chrt, err := loadChart(cfs, dir)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := helmValues(cfs, dir, ho)
+	if err != nil {
+		return nil, err
+	}
+	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	inst.DryRun = true
+	inst.DryRunOption = "client"
+	inst.ClientOnly = true
+	inst.Replace = true
+	inst.IncludeCRDs = !ho.SkipCRDs
+	inst.EnableDNS = false
+	inst.ReleaseName = ho.ReleaseName
+	if inst.ReleaseName == "" {
+		inst.ReleaseName = path.Base(cfs.absPath(dir))
+	}
+	inst.Namespace = opts.Namespace
+	if inst.Namespace == "" {
+		inst.Namespace = "default"
+	}
+	if ho.KubeVersion != "" {
+		kv, err := chartutil.ParseKubeVersion(ho.KubeVersion)
+		if err != nil {
+			return nil, fmt.Errorf("helm: kubeVersion %q: %w", ho.KubeVersion, err)
+		}
+		inst.KubeVersion = kv
+	}
+	inst.APIVersions = chartutil.VersionSet(ho.APIVersions)
+	rel, err := inst.RunWithContext(ctx, chrt, vals)
+	if err != nil {
+		return nil, fmt.Errorf("%s: helm: %w", dir, err)
+	}
+
+	res := &Result{}
+	for _, doc := range splitDocuments([]byte(rel.Manifest)) {
+		source := helmSource(doc.data)
+		objs, err := decodeDocument(source, doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: helm output: %w", dir, err)
+		}
+		for _, u := range objs {
+			res.Objects = append(res.Objects, Object{Object: u, Origin: Origin{Template: source}})
+		}
+	}
+	for _, h := range rel.Hooks {
+		if isTestHook(h) {
+			continue
+		}
+		var events []string
+		for _, e := range h.Events {
+			events = append(events, string(e))
+		}
+		for _, doc := range splitDocuments([]byte(h.Manifest)) {
+			objs, err := decodeDocument(h.Path, doc)
+			if err != nil {
+				return nil, fmt.Errorf("%s: helm hook: %w", dir, err)
+			}
+			for _, u := range objs {
+				res.Hooks = append(res.Hooks, Object{Object: u, Origin: Origin{Template: h.Path, Hook: strings.Join(events, ",")}})
+			}
+		}
+	}
+	return res, nil
+}
+
+func isTestHook(h *release.Hook) bool {
+	for _, e := range h.Events {
+		if e == release.HookTest {
+			return true
+		}
+	}
+	return false
+}
+
+// helmSource reads the "# Source: <template>" line Helm puts at the top of
+// every rendered document.
+func helmSource(doc []byte) string {
+	for _, l := range bytes.SplitN(doc, []byte("\n"), 3) {
+		if s, ok := bytes.CutPrefix(bytes.TrimSpace(l), []byte("# Source: ")); ok {
+			return string(s)
+		}
+	}
+	return "(unknown template)"
+}
+
+// loadChart reads the chart's files through the checkout filesystem, honours
+// .helmignore like Helm's directory loader, and hands them to Helm's loader
+// (which also unpacks vendored charts/*.tgz). Helm's own LoadDir is not used
+// because it follows symlinks anywhere on disk.
+func loadChart(cfs *checkoutFS, dir string) (*chart.Chart, error) {
+	rules := ignore.Empty()
+	if data, err := cfs.readFile(path.Join(dir, ignore.HelmIgnore)); err == nil {
+		r, err := ignore.Parse(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path.Join(dir, ignore.HelmIgnore), err)
+		}
+		rules = r
+	}
+	rules.AddDefaults()
+	var files []*loader.BufferedFile
+	err := fs.WalkDir(cfs.root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return cfs.wrapErr(p, err)
+		}
+		n := strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
+		if n == "" {
+			return nil
+		}
+		info, err := cfs.stat(p) // follows in-repository symlinks, refuses the rest
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if rules.Ignore(n, info) {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if rules.Ignore(n, info) {
+			return nil
+		}
+		if info.IsDir() {
+			return fmt.Errorf("%s: a symlink to a directory in a chart is not supported", p)
+		}
+		if !info.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", p)
+		}
+		data, err := cfs.readFile(p)
+		if err != nil {
+			return err
+		}
+		files = append(files, &loader.BufferedFile{Name: n, Data: bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid chart: %w", dir, err)
+	}
+	return c, nil
+}
+
+// helmValues merges value files, inline values, --set and --set-string in
+// Helm's order. Value files are read through the checkout filesystem (Helm's
+// own value loader reads any path on disk).
+func helmValues(cfs *checkoutFS, dir string, ho HelmOptions) (map[string]any, error) {
+	vals := map[string]any{}
+	for _, f := range ho.ValueFiles {
+		p := path.Join(dir, f)
+		if strings.HasPrefix(f, "/") {
+			p = strings.TrimPrefix(path.Clean(f), "/")
+		}
+		if p == ".." || strings.HasPrefix(p, "../") {
+			return nil, fmt.Errorf("values file %s: %w", f, ErrOutsideRepository)
+		}
+		data, err := cfs.readFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("values file %s: %w", f, err)
+		}
+		cur := map[string]any{}
+		if err := yaml.Unmarshal(data, &cur); err != nil {
+			return nil, fmt.Errorf("values file %s: %s", p, strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
+		}
+		vals = mergeValues(vals, cur)
+	}
+	if ho.Values != nil {
+		vals = mergeValues(vals, ho.Values)
+	}
+	for _, s := range ho.Set {
+		if err := strvals.ParseInto(s, vals); err != nil {
+			return nil, fmt.Errorf("--set %q: %w", s, err)
+		}
+	}
+	for _, s := range ho.SetString {
+		if err := strvals.ParseIntoString(s, vals); err != nil {
+			return nil, fmt.Errorf("--set-string %q: %w", s, err)
+		}
+	}
+	return vals, nil
+}
+
+// mergeValues merges b into a copy of a, recursing into maps, as Helm does.
+func mergeValues(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if bm, ok := v.(map[string]any); ok {
+			if am, ok := out[k].(map[string]any); ok {
+				out[k] = mergeValues(am, bm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,332 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// ErrEmptyRender means the source rendered no objects at all. Sync refuses
+// to prune on it: an empty result is far more often a mistake (a wrong path,
+// a values file that disabled everything) than an intent.
+var ErrEmptyRender = errors.New("render produced no objects")
+
+// Renderer selects how a directory is turned into objects.
+type Renderer string
+
+// Renderers. Auto detects: a kustomization file means Kustomize, Chart.yaml
+// means Helm, anything else is a plain directory of manifests.
+const (
+	Auto      Renderer = ""
+	Plain     Renderer = "plain"
+	Kustomize Renderer = "kustomize"
+	Helm      Renderer = "helm"
+)
+
+// Source is a directory inside a checkout.
+type Source struct {
+	// Root is the checkout on disk; nothing outside it is ever read.
+	Root string
+	// Path is the slash-separated directory inside Root ("" or "." for Root).
+	Path string
+}
+
+// Options control a render. The zero value renders with auto-detection and
+// the default limits.
+type Options struct {
+	Renderer Renderer
+	// Namespace is given to namespaced objects that name none, and is the
+	// Helm release namespace.
+	Namespace string
+	// Mapper, when a cluster is at hand, decides which kinds are namespaced.
+	// Without it the built-in cluster-scoped kinds and the CRDs of the same
+	// render decide, and unknown kinds count as namespaced.
+	Mapper Mapper
+
+	Plain     PlainOptions
+	Helm      HelmOptions
+	Kustomize KustomizeOptions
+	Limits    Limits
+}
+
+// Mapper is the part of a meta.RESTMapper that render uses.
+type Mapper interface {
+	RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error)
+}
+
+// PlainOptions select files of a plain directory.
+type PlainOptions struct {
+	// Recursive includes subdirectories.
+	Recursive bool
+	// Include and Exclude are path.Match globs tested against each file's
+	// path relative to the source directory and against its base name.
+	// Include defaults to *.yaml, *.yml and *.json.
+	Include, Exclude []string
+}
+
+// Limits cap what one render may consume. Zero fields take the defaults.
+type Limits struct {
+	MaxFileBytes  int64         // default 16 MiB
+	MaxTotalBytes int64         // default 64 MiB
+	MaxObjects    int           // default 10,000
+	Timeout       time.Duration // default 2 minutes
+}
+
+// DefaultLimits are the caps used for zero Limits fields.
+var defaultLimits = Limits{
+	MaxFileBytes:  16 << 20,
+	MaxTotalBytes: 64 << 20,
+	MaxObjects:    10000,
+	Timeout:       2 * time.Minute,
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = defaultLimits.MaxFileBytes
+	}
+	if l.MaxTotalBytes <= 0 {
+		l.MaxTotalBytes = defaultLimits.MaxTotalBytes
+	}
+	if l.MaxObjects <= 0 {
+		l.MaxObjects = defaultLimits.MaxObjects
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = defaultLimits.Timeout
+	}
+	return l
+}
+
+// Origin says where an object came from.
+type Origin struct {
+	// File is the repository-relative file of a plain or Kustomize object
+	// (Kustomize reports the kustomization directory), and Index the
+	// document's index in it.
+	File  string `json:"file,omitempty"`
+	Index int    `json:"index,omitempty"`
+	// Template is the chart template of a Helm object, e.g.
+	// "guestbook/templates/deployment.yaml".
+	Template string `json:"template,omitempty"`
+	// Hook lists the Helm hook events of a hook object.
+	Hook string `json:"hook,omitempty"`
+}
+
+func (o Origin) String() string {
+	if o.Template != "" {
+		return o.Template
+	}
+	return fmt.Sprintf("%s#%d", o.File, o.Index)
+}
+
+// Object is one rendered object and where it came from.
+type Object struct {
+	Object *unstructured.Unstructured
+	Origin Origin
+}
+
+// Ref identifies an object the way the API server does: group, kind,
+// namespace and name (the version does not change identity).
+type Ref struct {
+	Group, Kind, Namespace, Name string
+}
+
+// RefOf returns the identity of an object.
+func RefOf(u *unstructured.Unstructured) Ref {
+	gvk := u.GroupVersionKind()
+	return Ref{Group: gvk.Group, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+// String is "Kind/namespace/name", or "Kind/name" when cluster-scoped; a
+// group other than the core group is added as "Kind.group".
+func (r Ref) String() string {
+	k := r.Kind
+	if r.Group != "" {
+		k += "." + r.Group
+	}
+	if r.Namespace == "" {
+		return k + "/" + r.Name
+	}
+	return k + "/" + r.Namespace + "/" + r.Name
+}
+
+// Result is a render's output in a deterministic order: plain files in path
+// order and documents in file order; Kustomize and Helm in the order those
+// tools emit.
+type Result struct {
+	Renderer Renderer
+	Objects  []Object
+	// Hooks are Helm hooks (never Helm tests), kept apart because they are
+	// not part of the desired state that sync keeps in step.
+	Hooks []Object
+}
+
+// Render turns src into objects. Nothing outside src.Root is read; see
+// Limits for the caps. An empty result is ErrEmptyRender.
+func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
+	opts.Limits = opts.Limits.withDefaults()
+	dir := path.Clean("/" + filepath.ToSlash(src.Path))[1:]
+	if dir == "" {
+		dir = "."
+	}
+	if strings.HasPrefix(path.Clean(filepath.ToSlash(src.Path)), "..") {
+		return nil, fmt.Errorf("%s: %w", src.Path, ErrOutsideRepository)
+	}
+	cfs, err := openCheckout(src.Root, opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	defer cfs.Close()
+	st, err := cfs.stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	kind := opts.Renderer
+	if kind == Auto {
+		kind = detect(cfs, dir)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, opts.Limits.Timeout)
+	defer cancel()
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	// Renderers run third-party code that takes no context (Kustomize) or
+	// may panic on hostile input (both). Run it apart: a panic becomes an
+	// error and a render that overruns its timeout is abandoned.
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- outcome{err: fmt.Errorf("%s: %s renderer panicked: %v\n%s", dir, kind, p, firstFrames(debug.Stack()))}
+			}
+		}()
+		var o outcome
+		switch kind {
+		case Plain:
+			o.res, o.err = renderPlain(cfs, dir, opts)
+		case Kustomize:
+			o.res, o.err = renderKustomize(cfs, dir, opts)
+		case Helm:
+			o.res, o.err = renderHelm(ctx, cfs, dir, opts)
+		default:
+			o.err = fmt.Errorf("unknown renderer %q (want plain, kustomize or helm)", kind)
+		}
+		done <- o
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: render: %w (limit %s)", dir, ctx.Err(), opts.Limits.Timeout)
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	o.res.Renderer = kind
+	if err := finish(o.res, opts); err != nil {
+		return nil, err
+	}
+	if len(o.res.Objects) == 0 {
+		return o.res, fmt.Errorf("%s: %w", dir, ErrEmptyRender)
+	}
+	return o.res, nil
+}
+
+func firstFrames(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	if len(lines) > 16 {
+		lines = lines[:16]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func detect(cfs *checkoutFS, dir string) Renderer {
+	for _, name := range kustomizationFiles {
+		if st, err := cfs.stat(path.Join(dir, name)); err == nil && !st.IsDir() {
+			return Kustomize
+		}
+	}
+	if st, err := cfs.stat(path.Join(dir, "Chart.yaml")); err == nil && !st.IsDir() {
+		return Helm
+	}
+	return Plain
+}
+
+// finish validates every object, gives namespaced objects the default
+// namespace, enforces the object cap and refuses duplicate identities.
+func finish(res *Result, opts Options) error {
+	if n := len(res.Objects) + len(res.Hooks); n > opts.Limits.MaxObjects {
+		return fmt.Errorf("%d objects is over the %d-object limit: %w", n, opts.Limits.MaxObjects, ErrLimit)
+	}
+	all := append(append([]Object{}, res.Objects...), res.Hooks...)
+	for _, o := range all {
+		if err := validate(o); err != nil {
+			return err
+		}
+	}
+	scope := newScope(opts.Mapper, all)
+	seen := map[Ref]Origin{}
+	for _, list := range [][]Object{res.Objects, res.Hooks} {
+		for _, o := range list {
+			namespaced := scope.namespaced(o.Object)
+			switch {
+			case namespaced && o.Object.GetNamespace() == "" && opts.Namespace != "":
+				o.Object.SetNamespace(opts.Namespace)
+			case !namespaced && o.Object.GetNamespace() != "":
+				// The API server ignores it; dropping it keeps identities exact.
+				o.Object.SetNamespace("")
+			}
+			ref := RefOf(o.Object)
+			if prev, dup := seen[ref]; dup {
+				return fmt.Errorf("%s: defined twice: in %s and in %s", ref, prev, o.Origin)
+			}
+			seen[ref] = o.Origin
+		}
+	}
+	return nil
+}
+
+func validate(o Object) error {
+	u := o.Object
+	if name, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "name"); ok {
+		if _, isString := name.(string); !isString {
+			return fmt.Errorf("%s: %s: metadata.name is not a string (YAML reads %v as %T; quote it)", o.Origin, u.GetKind(), name, name)
+		}
+	}
+	var missing []string
+	if u.GetAPIVersion() == "" {
+		missing = append(missing, "apiVersion")
+	}
+	if u.GetKind() == "" {
+		missing = append(missing, "kind")
+	}
+	if u.GetName() == "" {
+		missing = append(missing, "metadata.name")
+	}
+	if len(missing) > 0 {
+		what := u.GetKind()
+		if what == "" {
+			what = "object"
+		}
+		if u.GetName() != "" {
+			what += " " + u.GetName()
+		}
+		return fmt.Errorf("%s: %s has no %s", o.Origin, what, strings.Join(missing, ", "))
+	}
+	if _, err := schema.ParseGroupVersion(u.GetAPIVersion()); err != nil {
+		return fmt.Errorf("%s: %s %s: apiVersion: %w", o.Origin, u.GetKind(), u.GetName(), err)
+	}
+	return nil
+}

@@ -1,0 +1,375 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  k: v\n"
+
+func configMap(name string) string { return strings.Replace(cm, "%s", name, 1) }
+
+const aliasBomb = `a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+`
+
+const chartYAML = "apiVersion: v2\nname: web\nversion: 0.1.0\n"
+
+// TestBadInput is the catalogue of inputs render must refuse, each with an
+// error that names the file, object or option involved.
+func TestBadInput(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.yaml"), []byte(configMap("stolen")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		files   map[string]string
+		path    string
+		opts    Options
+		want    []string // substrings of the error
+		wantErr error    // errors.Is target, optional
+	}{
+		{
+			name:  "malformed YAML names file and line",
+			files: map[string]string{"app/ok.yaml": configMap("a"), "app/bad.yaml": configMap("b") + "---\n" + "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n   bad: [\n"},
+			path:  "app",
+			want:  []string{"app/bad.yaml:12:", "invalid YAML"},
+		},
+		{
+			name:  "missing kind",
+			files: map[string]string{"app/a.yaml": "apiVersion: v1\nmetadata:\n  name: nokind\n"},
+			path:  "app",
+			want:  []string{"app/a.yaml#0", "nokind has no kind"},
+		},
+		{
+			name:  "name that YAML reads as a boolean",
+			files: map[string]string{"app/a.yaml": configMap("y")},
+			path:  "app",
+			want:  []string{"app/a.yaml#0", "ConfigMap: metadata.name is not a string"},
+		},
+		{
+			name:  "missing name",
+			files: map[string]string{"app/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"},
+			path:  "app",
+			want:  []string{"app/a.yaml#0", "ConfigMap has no metadata.name"},
+		},
+		{
+			name:  "duplicate object names both sources",
+			files: map[string]string{"app/a.yaml": configMap("web"), "app/b.yaml": configMap("api") + "---\n" + configMap("web")},
+			path:  "app",
+			opts:  Options{Namespace: "shop"},
+			want:  []string{"ConfigMap/shop/web: defined twice: in app/a.yaml#0 and in app/b.yaml#1"},
+		},
+		{
+			name:    "absolute symlink",
+			files:   map[string]string{"app/a.yaml": configMap("a"), "app/link.yaml": "symlink:" + filepath.Join(outside, "secret.yaml")},
+			path:    "app",
+			want:    []string{"app/link.yaml", "leaves the repository"},
+			wantErr: ErrOutsideRepository,
+		},
+		{
+			name:    "relative symlink out of the repository",
+			files:   map[string]string{"app/link.yaml": "symlink:../../" + filepath.Base(outside) + "/secret.yaml"},
+			path:    "app",
+			want:    []string{"app/link.yaml", "leaves the repository"},
+			wantErr: ErrOutsideRepository,
+		},
+		{
+			name:    "source path outside the repository",
+			files:   map[string]string{"app/a.yaml": configMap("a")},
+			path:    "../" + filepath.Base(outside),
+			wantErr: ErrOutsideRepository,
+		},
+		{
+			name:    "helm value file outside the repository",
+			files:   map[string]string{"chart/Chart.yaml": chartYAML, "chart/templates/cm.yaml": configMap("a")},
+			path:    "chart",
+			opts:    Options{Helm: HelmOptions{ValueFiles: []string{"../../etc/passwd"}}},
+			want:    []string{"values file ../../etc/passwd", "leaves the repository"},
+			wantErr: ErrOutsideRepository,
+		},
+		{
+			name:    "helm value file through an escaping symlink",
+			files:   map[string]string{"chart/Chart.yaml": chartYAML, "chart/templates/cm.yaml": configMap("a"), "chart/evil.yaml": "symlink:/etc/passwd"},
+			path:    "chart",
+			opts:    Options{Helm: HelmOptions{ValueFiles: []string{"evil.yaml"}}},
+			wantErr: ErrOutsideRepository,
+		},
+		{
+			name:    "helm chart file that is an escaping symlink",
+			files:   map[string]string{"chart/Chart.yaml": chartYAML, "chart/templates/cm.yaml": "symlink:" + filepath.Join(outside, "secret.yaml")},
+			path:    "chart",
+			want:    []string{"chart/templates/cm.yaml", "leaves the repository"},
+			wantErr: ErrOutsideRepository,
+		},
+		{
+			name:  "helm template error names the template",
+			files: map[string]string{"chart/Chart.yaml": chartYAML, "chart/templates/broken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.missing.field }}\n"},
+			path:  "chart",
+			want:  []string{"chart: helm:", "web/templates/broken.yaml:4"},
+		},
+		{
+			name:  "invalid chart",
+			files: map[string]string{"chart/Chart.yaml": "apiVersion: v2\nversion: 1.0.0\n", "chart/templates/cm.yaml": configMap("a")},
+			path:  "chart",
+			want:  []string{"chart: invalid chart:", "name is required"},
+		},
+		{
+			name:    "kustomize resource outside the root",
+			files:   map[string]string{"app/kustomization.yaml": "resources:\n- ../../../etc/passwd\n"},
+			path:    "app",
+			want:    []string{"app/kustomization.yaml: resources", "leaves the repository"},
+			wantErr: ErrOutsideRepository,
+		},
+		{
+			name:  "kustomize remote base",
+			files: map[string]string{"app/kustomization.yaml": "resources:\n- https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v5.0.0\n"},
+			path:  "app",
+			want:  []string{"app/kustomization.yaml: resources: remote reference", "refused (allow it with the kustomize AllowRemote option)"},
+		},
+		{
+			name:  "kustomize remote base without scheme",
+			files: map[string]string{"app/kustomization.yaml": "resources:\n- github.com/kubernetes-sigs/kustomize/examples/multibases?ref=v1.0.6\n"},
+			path:  "app",
+			want:  []string{"remote reference", "AllowRemote"},
+		},
+		{
+			name: "kustomize exec plugin",
+			files: map[string]string{
+				"app/kustomization.yaml": "resources:\n- cm.yaml\ntransformers:\n- plugin.yaml\n",
+				"app/cm.yaml":            configMap("a"),
+				"app/plugin.yaml":        "apiVersion: example.com/v1\nkind: Evil\nmetadata:\n  name: evil\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: ./evil.sh\n",
+			},
+			path: "app",
+			want: []string{"app/plugin.yaml: Evil evil asks for a KRM function or exec plugin"},
+		},
+		{
+			name: "kustomize legacy plugin kind",
+			files: map[string]string{
+				"app/kustomization.yaml": "resources:\n- cm.yaml\ngenerators:\n- gen.yaml\n",
+				"app/cm.yaml":            configMap("a"),
+				"app/gen.yaml":           "apiVersion: someteam.example.com/v1\nkind: SecretsFromDatabase\nmetadata:\n  name: gen\n",
+			},
+			path: "app",
+			want: []string{"app: kustomize:", "SecretsFromDatabase"},
+		},
+		{
+			name:  "kustomize helm generator needs opt-in",
+			files: map[string]string{"app/kustomization.yaml": "helmCharts:\n- name: x\n  repo: https://example.com\n"},
+			path:  "app",
+			want:  []string{"helmCharts", "AllowHelm"},
+		},
+		{
+			name:  "YAML alias bomb",
+			files: map[string]string{"app/bomb.yaml": aliasBomb},
+			path:  "app",
+			want:  []string{"app/bomb.yaml:1:", "excessive aliasing"},
+		},
+		{
+			name:    "file over the size cap",
+			files:   map[string]string{"app/big.yaml": configMap("big") + "  pad: " + strings.Repeat("x", 2048) + "\n"},
+			path:    "app",
+			opts:    Options{Limits: Limits{MaxFileBytes: 1024}},
+			want:    []string{"app/big.yaml:", "over the 1024-byte file limit"},
+			wantErr: ErrLimit,
+		},
+		{
+			name:    "render over the total read cap",
+			files:   map[string]string{"app/a.yaml": configMap("a"), "app/b.yaml": configMap("b")},
+			path:    "app",
+			opts:    Options{Limits: Limits{MaxTotalBytes: 80}},
+			want:    []string{"over the 80-byte limit"},
+			wantErr: ErrLimit,
+		},
+		{
+			name:    "too many objects",
+			files:   map[string]string{"app/a.yaml": configMap("a") + "---\n" + configMap("b") + "---\n" + configMap("c")},
+			path:    "app",
+			opts:    Options{Limits: Limits{MaxObjects: 2}},
+			wantErr: ErrLimit,
+		},
+		{
+			name:    "empty directory",
+			files:   map[string]string{"app/README.md": "nothing to see"},
+			path:    "app",
+			wantErr: ErrEmptyRender,
+		},
+		{
+			name:    "only empty documents",
+			files:   map[string]string{"app/a.yaml": "---\n# nothing\n---\n"},
+			path:    "app",
+			wantErr: ErrEmptyRender,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := writeRepo(t, tt.files)
+			_, err := Render(context.Background(), Source{Root: root, Path: tt.path}, tt.opts)
+			if err == nil {
+				t.Fatal("render succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %q is not %v", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), root) {
+				t.Errorf("error %q shows the checkout's directory on disk", err)
+			}
+		})
+	}
+}
+
+func TestPlainSelectionAndNamespaces(t *testing.T) {
+	root := writeRepo(t, map[string]string{
+		"app/b.yaml":          configMap("b") + "---\n---\n" + "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+		"app/a.json":          `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}},{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"cr","namespace":"ignored"}}]}`,
+		"app/notes.txt":       "not a manifest",
+		"app/skip.yaml":       configMap("skipped"),
+		"app/sub/c.yml":       configMap("c"),
+		"app/sub/crd.yaml":    "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Cluster\n  names:\n    kind: Widget\n    plural: widgets\n",
+		"app/sub/widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n---\napiVersion: other.example.com/v1\nkind: Gadget\nmetadata:\n  name: g\n  namespace: own\n",
+		"app/link.yaml":       "symlink:sub/c.yml",
+	})
+	tests := []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{
+			name: "top level only",
+			opts: Options{Namespace: "shop", Plain: PlainOptions{Exclude: []string{"skip.yaml", "link.yaml"}}},
+			want: []string{"Secret/shop/s@app/a.json#0", "ClusterRole.rbac.authorization.k8s.io/cr@app/a.json#0", "ConfigMap/shop/b@app/b.yaml#0", "Namespace/team@app/b.yaml#1"},
+		},
+		{
+			name: "recursive with include glob",
+			opts: Options{Namespace: "shop", Plain: PlainOptions{Recursive: true, Include: []string{"sub/*"}}},
+			want: []string{"ConfigMap/shop/c@app/sub/c.yml#0", "CustomResourceDefinition.apiextensions.k8s.io/widgets.example.com@app/sub/crd.yaml#0", "Widget.example.com/w@app/sub/widget.yaml#0", "Gadget.other.example.com/own/g@app/sub/widget.yaml#1"},
+		},
+		{
+			name: "symlink inside the repository is followed",
+			opts: Options{Plain: PlainOptions{Include: []string{"link.yaml"}}},
+			want: []string{"ConfigMap/c@app/link.yaml#0"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Render(context.Background(), Source{Root: root, Path: "app"}, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Renderer != Plain {
+				t.Errorf("renderer = %q, want plain", res.Renderer)
+			}
+			var got []string
+			for _, o := range res.Objects {
+				got = append(got, RefOf(o.Object).String()+"@"+o.Origin.String())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("objects (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHelmOptionsAndHooks(t *testing.T) {
+	root := writeRepo(t, map[string]string{
+		"values/shared.yaml":                  "replicas: 3\nimage: {tag: shared}\n",
+		"chart/Chart.yaml":                    chartYAML,
+		"chart/values.yaml":                   "replicas: 1\nimage: {repo: nginx, tag: latest}\nport: 80\n",
+		"chart/values-prod.yaml":              "image: {tag: prod}\n",
+		"chart/.helmignore":                   "ignored.yaml\n",
+		"chart/templates/cm.yaml":             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  replicas: {{ .Values.replicas | quote }}\n  image: {{ printf \"%s:%s\" .Values.image.repo .Values.image.tag | quote }}\n  port: {{ .Values.port | quote }}\n  kube: {{ .Capabilities.KubeVersion.Minor | quote }}\n  ns: {{ .Release.Namespace }}\n  lookup: {{ lookup \"v1\" \"Namespace\" \"\" \"kube-system\" | len | quote }}\n",
+		"chart/templates/ignored.yaml":        "this is not yaml: [",
+		"chart/templates/hook.yaml":           "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n",
+		"chart/templates/tests/test.yaml":     "apiVersion: v1\nkind: Pod\nmetadata:\n  name: smoke\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers: [{name: t, image: busybox}]\n",
+		"chart/crds/widget.yaml":              "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n",
+		"chart/charts/sub/Chart.yaml":         "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+		"chart/charts/sub/templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: sub\nspec:\n  ports: [{port: 80}]\n",
+	})
+	res, err := Render(context.Background(), Source{Root: root, Path: "chart"}, Options{
+		Namespace: "web",
+		Helm: HelmOptions{
+			ReleaseName: "rel",
+			ValueFiles:  []string{"/values/shared.yaml", "values-prod.yaml"},
+			Set:         []string{"port=8080"},
+			SetString:   []string{"replicas=5"},
+			KubeVersion: "v1.37.2",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []string
+	for _, o := range res.Objects {
+		objs = append(objs, RefOf(o.Object).String()+"@"+o.Origin.String())
+	}
+	wantObjs := []string{
+		"CustomResourceDefinition.apiextensions.k8s.io/widgets.example.com@web/crds/widget.yaml",
+		"ConfigMap/web/rel@web/templates/cm.yaml",
+		"Service/web/sub@web/charts/sub/templates/svc.yaml",
+	}
+	if diff := cmp.Diff(wantObjs, objs); diff != "" {
+		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+	data := res.Objects[1].Object.Object["data"]
+	wantData := map[string]any{"replicas": "5", "image": "nginx:prod", "port": "8080", "kube": "37", "ns": "web", "lookup": "0"}
+	if diff := cmp.Diff(wantData, data); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+	if len(res.Hooks) != 1 || res.Hooks[0].Object.GetName() != "migrate" || res.Hooks[0].Origin.Hook != "pre-install,pre-upgrade" {
+		t.Errorf("hooks = %+v, want only the migrate job (tests skipped)", res.Hooks)
+	}
+}
+
+func TestEndlessTemplateRecursionFails(t *testing.T) {
+	// Hostile chart: a template that includes itself forever must end in an
+	// error (Helm's include depth limit), not exhaust the stack.
+	root := writeRepo(t, map[string]string{
+		"chart/Chart.yaml":          chartYAML,
+		"chart/templates/_loop.tpl": `{{ define "loop" }}{{ include "loop" . }}{{ end }}`,
+		"chart/templates/cm.yaml":   `{{ include "loop" . }}`,
+	})
+	_, err := Render(context.Background(), Source{Root: root, Path: "chart"}, Options{})
+	if err == nil {
+		t.Fatal("render of an endlessly recursive template succeeded")
+	}
+}
+
+func TestSplitDocuments(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []document
+	}{
+		{"single", "a: 1\n", []document{{0, 1, []byte("a: 1\n")}}},
+		{"leading separator and comments", "---\n# c\na: 1\n--- # next\nb: 2", []document{{0, 2, []byte("# c\na: 1\n")}, {1, 5, []byte("b: 2")}}},
+		{"empty documents dropped", "---\n---\n\n---\na: 1\n", []document{{0, 5, []byte("a: 1\n")}}},
+		{"separator-like content kept", "a: |\n  ---x\n", []document{{0, 1, []byte("a: |\n  ---x\n")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := splitDocuments([]byte(tt.in))
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(document{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}

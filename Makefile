@@ -33,6 +33,11 @@ TESTENV_FILES := $(TESTENV)/etcd $(addprefix $(TESTENV)/,$(KUBE_BINS)) $(TESTENV
 KWOK_STAGES := node/fast node/heartbeat-with-lease pod/general
 
 GO_TEST_TIMEOUT ?= 30m
+# Reference tools the tests compare against, built from their own pinned
+# tools modules into .cache/tools/<name>/<hash>/ (current -> the set in use).
+HELM_KEY := $(shell cat $(TOOLS)/helm/go.mod $(TOOLS)/helm/go.sum | sha256sum | cut -c1-16)
+HELM := $(CACHE)/tools/helm/$(HELM_KEY)/helm
+export PLUMB_HELM := $(HELM)
 GOTESTSUM_KEY := $(shell cat $(TOOLS)/gotestsum/go.mod $(TOOLS)/gotestsum/go.sum | sha256sum | cut -c1-16)
 GOTESTSUM := $(CACHE)/tools/$(GOTESTSUM_KEY)/gotestsum
 
@@ -68,6 +73,15 @@ $(TESTENV)/kwok:
 
 # kwok's own Stage sets that make nodes Ready and pods Running and Ready,
 # taken from the pinned kwok module.
+.PHONY: tools
+tools: $(HELM) ## Build the reference tools (helm) the parity tests compare against
+	@ln -sfn $(HELM_KEY) $(CACHE)/tools/helm/current
+
+$(HELM):
+	@mkdir -p $(dir $@)
+	@echo ">> building helm (helm.sh/helm/v3) into $(dir $@)"
+	cd $(TOOLS)/helm && $(GO) build -trimpath -ldflags='-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0' -o $@.tmp helm.sh/helm/v3/cmd/helm && mv $@.tmp $@
+
 $(GOTESTSUM):
 	@mkdir -p $(dir $@)
 	cd $(TOOLS)/gotestsum && $(GO) build -trimpath -o $@.tmp gotest.tools/gotestsum && mv $@.tmp $@
@@ -83,7 +97,7 @@ $(TESTENV)/kwok-stages.yaml:
 	done > $@.tmp && mv $@.tmp $@
 
 .PHONY: test
-test: testenv $(GOTESTSUM) ## Run every test, including those against the real control plane and git server
+test: testenv tools $(GOTESTSUM) ## Run every test, including those against the real control plane and git server
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
 	@hack/check-no-orphans.sh $(TESTENV)
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -88,8 +89,10 @@ func decodeDocument(file string, d document) ([]*unstructured.Unstructured, erro
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
 		return nil, nil
 	}
+	// apimachinery's JSON decoding yields int64 and float64, the number
+	// types unstructured objects (and their DeepCopy) require.
 	var obj map[string]any
-	if err := yaml.Unmarshal(js, &obj); err != nil {
+	if err := utiljson.Unmarshal(js, &obj); err != nil {
 		return nil, fmt.Errorf("%s:%d: document %d is not a mapping (an object with apiVersion, kind and metadata)", file, d.line, d.index)
 	}
 	u := &unstructured.Unstructured{Object: obj}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/yaml"
@@ -48,8 +49,14 @@ func renderKustomize(cfs *checkoutFS, dir string, opts Options) (*Result, error)
 	}
 	res := &Result{}
 	for i, r := range resMap.Resources() {
-		m, err := r.Map()
+		// Through JSON: Kustomize's maps hold Go ints, which unstructured
+		// objects do not allow.
+		js, err := r.MarshalJSON()
 		if err != nil {
+			return nil, fmt.Errorf("%s: kustomize: object %d: %w", dir, i, err)
+		}
+		var m map[string]any
+		if err := utiljson.Unmarshal(js, &m); err != nil {
 			return nil, fmt.Errorf("%s: kustomize: object %d: %w", dir, i, err)
 		}
 		res.Objects = append(res.Objects, Object{Object: &unstructured.Unstructured{Object: m}, Origin: Origin{File: dir, Index: i}})

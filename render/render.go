@@ -163,8 +163,9 @@ func (r Ref) String() string {
 type Result struct {
 	Renderer Renderer
 	Objects  []Object
-	// Hooks are Helm hooks (never Helm tests), kept apart because they are
-	// not part of the desired state that sync keeps in step.
+	// Hooks are Helm hooks (never Helm tests) and objects carrying Argo CD's
+	// hook annotation, kept apart because they are not part of the desired
+	// state that sync keeps in step. A hook may use generateName.
 	Hooks []Object
 }
 
@@ -270,9 +271,10 @@ func finish(res *Result, opts Options) error {
 	if n := len(res.Objects) + len(res.Hooks); n > opts.Limits.MaxObjects {
 		return fmt.Errorf("%d objects is over the %d-object limit: %w", n, opts.Limits.MaxObjects, ErrLimit)
 	}
+	separateArgoHooks(res)
 	all := append(append([]Object{}, res.Objects...), res.Hooks...)
 	for _, o := range all {
-		if err := validate(o); err != nil {
+		if err := validate(o, o.Origin.Hook != ""); err != nil {
 			return err
 		}
 	}
@@ -289,6 +291,9 @@ func finish(res *Result, opts Options) error {
 				o.Object.SetNamespace("")
 			}
 			ref := RefOf(o.Object)
+			if ref.Name == "" {
+				continue // a generateName hook: a new object every time
+			}
 			if prev, dup := seen[ref]; dup {
 				return fmt.Errorf("%s: defined twice: in %s and in %s", ref, prev, o.Origin)
 			}
@@ -298,7 +303,25 @@ func finish(res *Result, opts Options) error {
 	return nil
 }
 
-func validate(o Object) error {
+// ArgoHookAnnotation marks an Argo CD resource hook (PreSync, Sync, ...).
+const ArgoHookAnnotation = "argocd.argoproj.io/hook"
+
+// separateArgoHooks moves objects that carry Argo CD's hook annotation from
+// Objects to Hooks, as Argo CD users expect of a repository written for it.
+func separateArgoHooks(res *Result) {
+	kept := res.Objects[:0]
+	for _, o := range res.Objects {
+		if hook, ok := o.Object.GetAnnotations()[ArgoHookAnnotation]; ok {
+			o.Origin.Hook = hook
+			res.Hooks = append(res.Hooks, o)
+			continue
+		}
+		kept = append(kept, o)
+	}
+	res.Objects = kept
+}
+
+func validate(o Object, hook bool) error {
 	u := o.Object
 	if name, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "name"); ok {
 		if _, isString := name.(string); !isString {
@@ -312,7 +335,7 @@ func validate(o Object) error {
 	if u.GetKind() == "" {
 		missing = append(missing, "kind")
 	}
-	if u.GetName() == "" {
+	if u.GetName() == "" && (!hook || u.GetGenerateName() == "") {
 		missing = append(missing, "metadata.name")
 	}
 	if len(missing) > 0 {

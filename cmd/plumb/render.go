@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 
 	"github.com/plumbhq/plumb/render"
 )
@@ -160,14 +159,5 @@ func writeObjects(w io.Writer, objs []render.Object, format string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
 	}
-	for _, o := range objs {
-		b, err := yaml.Marshal(o.Object.Object)
-		if err != nil {
-			return fmt.Errorf("%s: %w", render.RefOf(o.Object), err)
-		}
-		if _, err := fmt.Fprintf(w, "---\n# Source: %s\n%s", o.Origin, b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return render.EncodeYAML(w, objs)
 }

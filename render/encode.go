@@ -1,0 +1,23 @@
+package render
+
+import (
+	"fmt"
+	"io"
+
+	"sigs.k8s.io/yaml"
+)
+
+// EncodeYAML writes objects as a YAML stream, each document headed by a
+// "# Source:" comment naming where it came from, like `helm template`.
+func EncodeYAML(w io.Writer, objs []Object) error {
+	for _, o := range objs {
+		b, err := yaml.Marshal(o.Object.Object)
+		if err != nil {
+			return fmt.Errorf("%s: %w", RefOf(o.Object), err)
+		}
+		if _, err := fmt.Fprintf(w, "---\n# Source: %s\n%s", o.Origin, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -35,7 +35,8 @@ KWOK_STAGES := node/fast node/heartbeat-with-lease pod/general
 GO_TEST_TIMEOUT ?= 30m
 # Reference tools the tests compare against, built from their own pinned
 # tools modules into .cache/tools/<name>/<hash>/ (current -> the set in use).
-HELM_KEY := $(shell cat $(TOOLS)/helm/go.mod $(TOOLS)/helm/go.sum | sha256sum | cut -c1-16)
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0
+HELM_KEY := $(shell (cat $(TOOLS)/helm/go.mod $(TOOLS)/helm/go.sum; echo '$(HELM_LDFLAGS)') | sha256sum | cut -c1-16)
 HELM := $(CACHE)/tools/helm/$(HELM_KEY)/helm
 export PLUMB_HELM := $(HELM)
 GOTESTSUM_KEY := $(shell cat $(TOOLS)/gotestsum/go.mod $(TOOLS)/gotestsum/go.sum | sha256sum | cut -c1-16)
@@ -80,7 +81,7 @@ tools: $(HELM) ## Build the reference tools (helm) the parity tests compare agai
 $(HELM):
 	@mkdir -p $(dir $@)
 	@echo ">> building helm (helm.sh/helm/v3) into $(dir $@)"
-	cd $(TOOLS)/helm && $(GO) build -trimpath -ldflags='-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0' -o $@.tmp helm.sh/helm/v3/cmd/helm && mv $@.tmp $@
+	cd $(TOOLS)/helm && $(GO) build -trimpath -ldflags='$(HELM_LDFLAGS)' -o $@.tmp helm.sh/helm/v3/cmd/helm && mv $@.tmp $@
 
 $(GOTESTSUM):
 	@mkdir -p $(dir $@)
@@ -116,8 +117,8 @@ demo: testenv build ## Run plumb against a local control plane with kwok nodes (
 	bin/plumb-demo --plumb bin/plumb
 
 .PHONY: bench
-bench: ## Benchmarks against the real control plane (not yet: the performance issue adds them)
-	@echo "make bench: not yet: the benchmark suite arrives with the performance work (see docs/architecture.md)"; exit 1
+bench: tools ## Run the benchmarks and write docs/benchmarks.md (render today; cluster benchmarks come with the engine)
+	hack/bench.sh
 
 .PHONY: clean
 clean: ## Remove bin/ (keeps the .cache of control plane binaries)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strconv"
+	gosync "sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -124,4 +126,40 @@ var yamlPrefix = regexp.MustCompile(`^(error converting YAML to JSON: )?yaml: (l
 
 func trimYAMLPrefix(err error) string {
 	return "invalid YAML: " + yamlPrefix.ReplaceAllString(err.Error(), "")
+}
+
+// sourcedDoc is a document and the file (or template) it came from.
+type sourcedDoc struct {
+	source string
+	doc    document
+}
+
+// decodeAll decodes documents in parallel (one worker per CPU; documents are
+// independent and decoding large CRDs dominates a render) and returns the
+// objects in document order, or the first error in document order.
+func decodeAll(docs []sourcedDoc) ([][]*unstructured.Unstructured, error) {
+	out := make([][]*unstructured.Unstructured, len(docs))
+	errs := make([]error, len(docs))
+	next := make(chan int)
+	var wg gosync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(docs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = decodeDocument(docs[i].source, docs[i].doc)
+			}
+		}()
+	}
+	for i := range docs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -77,14 +77,17 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	}
 
 	res := &Result{}
+	var docs []sourcedDoc
 	for _, doc := range splitDocuments([]byte(rel.Manifest)) {
-		source := helmSource(doc.data)
-		objs, err := decodeDocument(source, doc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: helm output: %w", dir, err)
-		}
+		docs = append(docs, sourcedDoc{source: helmSource(doc.data), doc: doc})
+	}
+	decoded, err := decodeAll(docs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: helm output: %w", dir, err)
+	}
+	for i, objs := range decoded {
 		for _, u := range objs {
-			res.Objects = append(res.Objects, Object{Object: u, Origin: Origin{Template: source}})
+			res.Objects = append(res.Objects, Object{Object: u, Origin: Origin{Template: docs[i].source}})
 		}
 	}
 	for _, h := range rel.Hooks {

@@ -24,7 +24,7 @@ func renderPlain(cfs *checkoutFS, dir string, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("glob %q: %w", g, err)
 		}
 	}
-	res := &Result{}
+	var docs []sourcedDoc
 	err := fs.WalkDir(cfs.root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return cfs.wrapErr(p, err)
@@ -55,21 +55,25 @@ func renderPlain(cfs *checkoutFS, dir string, opts Options) (*Result, error) {
 			return err
 		}
 		for _, doc := range splitDocuments(data) {
-			objs, err := decodeDocument(p, doc)
-			if err != nil {
-				return err
-			}
-			for _, u := range objs {
-				res.Objects = append(res.Objects, Object{Object: u, Origin: Origin{File: p, Index: doc.index}})
-			}
-			if len(res.Objects) > opts.Limits.MaxObjects {
-				return fmt.Errorf("%s: more than %d objects: %w", p, opts.Limits.MaxObjects, ErrLimit)
-			}
+			docs = append(docs, sourcedDoc{source: p, doc: doc})
+		}
+		if len(docs) > opts.Limits.MaxObjects {
+			return fmt.Errorf("%s: more than %d documents: %w", p, opts.Limits.MaxObjects, ErrLimit)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	decoded, err := decodeAll(docs)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for i, objs := range decoded {
+		for _, u := range objs {
+			res.Objects = append(res.Objects, Object{Object: u, Origin: Origin{File: docs[i].source, Index: docs[i].doc.index}})
+		}
 	}
 	return res, nil
 }

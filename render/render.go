@@ -120,10 +120,14 @@ type Origin struct {
 }
 
 func (o Origin) String() string {
-	if o.Template != "" {
-		return o.Template
+	s := o.Template
+	if s == "" {
+		s = fmt.Sprintf("%s#%d", o.File, o.Index)
 	}
-	return fmt.Sprintf("%s#%d", o.File, o.Index)
+	if o.Hook != "" {
+		s += " (hook: " + o.Hook + ")"
+	}
+	return s
 }
 
 // Object is one rendered object and where it came from.

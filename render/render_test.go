@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  k: v\n"
@@ -371,5 +374,35 @@ func TestSplitDocuments(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestScopeFromMapper(t *testing.T) {
+	// With a cluster's REST mapper, scope comes from discovery: a custom
+	// kind the built-in list cannot know about is cluster-scoped here.
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Tenant"}, meta.RESTScopeRoot)
+	mapper.Add(schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Widget"}, meta.RESTScopeNamespace)
+	root := writeRepo(t, map[string]string{
+		"app/a.yaml": "apiVersion: example.com/v1\nkind: Tenant\nmetadata:\n  name: t\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+	})
+	res, err := Render(context.Background(), Source{Root: root, Path: "app"}, Options{Namespace: "dest", Mapper: mapper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range res.Objects {
+		got = append(got, RefOf(o.Object).String())
+	}
+	if diff := cmp.Diff([]string{"Tenant.example.com/t", "Widget.example.com/dest/w"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestRenderTimeout(t *testing.T) {
+	root := writeRepo(t, map[string]string{"app/a.yaml": configMap("a")})
+	_, err := Render(context.Background(), Source{Root: root, Path: "app"}, Options{Limits: Limits{Timeout: time.Nanosecond}})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "app: render:") {
+		t.Fatalf("err = %v, want a deadline error naming the path", err)
 	}
 }

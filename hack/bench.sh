@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make bench: runs the benchmarks and writes docs/benchmarks.md from their
+# output, with each plumb result next to the reference tool measured in the
+# same run and the ratio between them.
+set -euo pipefail
+out=docs/benchmarks.md
+raw=$(mktemp)
+trap 'rm -f "$raw"' EXIT
+
+go test -run '^$' -bench 'BenchmarkRender' -benchtime 3s -count 1 ./render | tee "$raw"
+
+ns() { awk -v name="$1" '$1 ~ "^"name"(-[0-9]+)?$" {print $3; exit}' "$raw"; }
+fmt_ms() { awk -v v="$1" 'BEGIN{printf "%.1f ms", v/1e6}'; }
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`make bench\` on $(date -u +%Y-%m-%d); do not edit by hand."
+  echo
+  echo "## Machine"
+  echo
+  echo "- CPU: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(nproc) cores"
+  echo "- Memory: $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo "- $(go version | cut -d' ' -f3-4), kubectl $(kubectl version --client 2>/dev/null | awk '/Client Version/{print $3}'), helm ${PLUMB_HELM:+$("$PLUMB_HELM" version --template '{{.Version}}')}"
+  echo
+  echo "## Render (\`BenchmarkRender\`)"
+  echo
+  echo "plumb renders in-process; the reference tool runs as a process on the same input, as users run it. Goal:"
+  echo "within 1.1x of the reference."
+  echo
+  echo "| input | plumb | reference | tool | plumb / reference |"
+  echo "|---|---|---|---|---|"
+  for row in "prometheus-operator-crds:helm template --include-crds" "sock-shop:kubectl kustomize"; do
+    name=${row%%:*}; tool=${row#*:}
+    p=$(ns "BenchmarkRender/$name/plumb"); r=$(ns "BenchmarkRender/$name/reference")
+    ratio=$(awk -v p="$p" -v r="$r" 'BEGIN{printf "%.2fx", p/r}')
+    echo "| $name | $(fmt_ms "$p") | $(fmt_ms "$r") | \`$tool\` | $ratio |"
+  done
+  echo
+  echo "## Against the cluster"
+  echo
+  echo "Sync, no-op reconcile and diff benchmarks against the real control plane arrive with the engine and"
+  echo "performance work; they will be written here by the same target."
+} > "$out"
+echo "wrote $out"

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/sync"
+)
+
+type diffFlags struct {
+	app     appFlags
+	output  string
+	noColor bool
+	status  bool
+}
+
+func newDiffCmd(s streams, g *globalFlags) *cobra.Command {
+	f := &diffFlags{}
+	cmd := &cobra.Command{
+		Use:   "diff PATH",
+		Short: "Show what a sync would change in the cluster (exit 0: none, 1: changes, 2: error)",
+		Example: "  plumb diff ./apps/shop --context prod\n" +
+			"  plumb diff ./apps/shop -o markdown > comment.md",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDiff(cmd.Context(), s, g, f, args[0])
+		},
+	}
+	f.app.bind(cmd.Flags())
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "text, json or markdown")
+	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the text output")
+	cmd.Flags().BoolVar(&f.status, "compare-status", false, "compare .status too")
+	return cmd
+}
+
+func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path string) error {
+	if f.output != "text" && f.output != "json" && f.output != "markdown" {
+		return fmt.Errorf("--output: unknown format %q (want text, json or markdown)", f.output)
+	}
+	e, err := setup(ctx, g, &f.app, path)
+	if err != nil {
+		return err
+	}
+	desired := sync.Label(e.desired, e.app)
+	prune, err := sync.PruneCandidates(ctx, e.client, f.app.inventoryNamespace, e.app, desired, f.app.pruneDefinitions)
+	if err != nil {
+		return err
+	}
+	masker := diff.NewMasker()
+	report := diff.Compute(ctx, e.client, desired, prune, diff.Options{
+		Ignore:    e.ignore,
+		Normalize: diff.NormalizeOptions{CompareStatus: f.status},
+		Masker:    masker,
+	})
+	switch f.output {
+	case "json":
+		err = diff.WriteJSON(s.out, report)
+	case "markdown":
+		err = diff.WriteMarkdown(s.out, "plumb diff: "+e.app, report, 0)
+	default:
+		err = diff.WriteText(s.out, report, diff.TextOptions{Color: !f.noColor && isTerminal(s.out)})
+	}
+	if err != nil {
+		return err
+	}
+	if errs := report.Errors(); len(errs) > 0 {
+		return fmt.Errorf("%d objects could not be diffed: %s", len(errs), errs[0].Error)
+	}
+	if report.Changed() {
+		return &exitCodeError{code: exitChanges}
+	}
+	return nil
+}

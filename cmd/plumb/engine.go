@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/sync"
+)
+
+// appFlags are shared by diff, sync and status: which App, where its
+// inventory lives, which fields to leave alone.
+type appFlags struct {
+	render             renderFlags
+	app                string
+	inventoryNamespace string
+	ignore             []string
+	pruneDefinitions   bool
+}
+
+func (f *appFlags) bind(fs *pflag.FlagSet) {
+	f.render.bind(fs)
+	fs.StringVar(&f.app, "app", "", "the App's name: labels its objects and keys its inventory (default: the directory's name)")
+	fs.StringVar(&f.inventoryNamespace, "inventory-namespace", "default", "namespace of the App's inventory ConfigMap")
+	fs.StringArrayVar(&f.ignore, "ignore", nil, "leave a field alone: [Kind[.group][/namespace]/name:]/json/pointer (repeatable)")
+	fs.BoolVar(&f.pruneDefinitions, "prune-definitions", false, "allow pruning CustomResourceDefinitions and Namespaces")
+}
+
+func (f *appFlags) appName(path string) (string, error) {
+	if f.app != "" {
+		return f.app, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Base(abs), nil
+}
+
+// ignoreRules parses --ignore values.
+func (f *appFlags) ignoreRules() ([]diff.IgnoreDifference, error) {
+	var out []diff.IgnoreDifference
+	for _, v := range f.ignore {
+		sel, ptr, found := strings.Cut(v, ":")
+		if !found {
+			sel, ptr = "", v
+		}
+		ig := diff.IgnoreDifference{JSONPointers: []string{ptr}}
+		if sel != "" {
+			kind, rest, _ := strings.Cut(sel, "/")
+			ig.Kind, ig.Group, _ = strings.Cut(kind, ".")
+			parts := strings.Split(rest, "/")
+			switch len(parts) {
+			case 1:
+				ig.Name = parts[0]
+			case 2:
+				ig.Namespace, ig.Name = parts[0], parts[1]
+			}
+		}
+		if err := ig.Validate(); err != nil {
+			return nil, fmt.Errorf("--ignore %q: %w", v, err)
+		}
+		out = append(out, ig)
+	}
+	return out, nil
+}
+
+// engine is what diff, sync and status have in common once flags are read.
+type engine struct {
+	client  *sync.Client
+	app     string
+	desired []*unstructured.Unstructured
+	ignore  []diff.IgnoreDifference
+}
+
+// setup connects to the cluster and renders PATH with the cluster's REST
+// mapper deciding namespace scope. A render error (an empty render included)
+// is returned as is: nothing downstream runs on a partial or empty render.
+func setup(ctx context.Context, g *globalFlags, f *appFlags, path string) (*engine, error) {
+	app, err := f.appName(path)
+	if err != nil {
+		return nil, err
+	}
+	ignore, err := f.ignoreRules()
+	if err != nil {
+		return nil, err
+	}
+	cfg, ns, err := g.kube.restConfig()
+	if err != nil {
+		return nil, err
+	}
+	c, err := sync.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	src, err := f.render.source(path)
+	if err != nil {
+		return nil, err
+	}
+	opts := f.render.options(ns)
+	opts.Mapper = c.Mapper()
+	res, err := render.Render(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{client: c, app: app, ignore: ignore}
+	for _, o := range res.Objects {
+		e.desired = append(e.desired, o.Object)
+	}
+	return e, nil
+}
+
+// isTerminal reports whether w is a terminal (for colour and live progress).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+

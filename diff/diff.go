@@ -1,0 +1,222 @@
+package diff
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	gosync "sync"
+
+	"github.com/pmezard/go-difflib/difflib"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/plumbhq/plumb/render"
+)
+
+// Action is what a sync would do to one object.
+type Action string
+
+// Actions.
+const (
+	Create    Action = "create"
+	Update    Action = "update"
+	Unchanged Action = "unchanged"
+	Prune     Action = "prune"
+	Error     Action = "error"
+)
+
+// Cluster is what diff needs from a cluster (sync's client provides it).
+type Cluster interface {
+	// Get returns the live object, or nil when it does not exist.
+	Get(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
+	// DryRunApply returns what a server-side apply of obj as field manager
+	// "plumb" would produce, admission, defaults and CRD schemas included.
+	DryRunApply(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
+}
+
+// Result is the outcome for one object. Diff and error texts are already
+// masked: they are safe to print anywhere.
+type Result struct {
+	Ref    render.Ref `json:"ref"`
+	Action Action     `json:"action"`
+	// Diff is a unified diff of normalised YAML, live ("a/") to desired
+	// ("b/"); empty when unchanged.
+	Diff  string `json:"diff,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Report is the result for every object, in a stable order.
+type Report struct {
+	Results []Result `json:"results"`
+}
+
+// Changed reports whether a sync would change anything.
+func (r Report) Changed() bool {
+	for _, res := range r.Results {
+		if res.Action != Unchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returns the results that failed.
+func (r Report) Errors() []Result {
+	var out []Result
+	for _, res := range r.Results {
+		if res.Action == Error {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// Counts returns the number of results per action.
+func (r Report) Counts() map[Action]int {
+	c := map[Action]int{}
+	for _, res := range r.Results {
+		c[res.Action]++
+	}
+	return c
+}
+
+// Options tune Compute.
+type Options struct {
+	Ignore    []IgnoreDifference
+	Normalize NormalizeOptions
+	// Workers bounds parallel requests (default 8).
+	Workers int
+	// Masker hides Secret values; a new one is used when nil.
+	Masker *Masker
+}
+
+// Compute diffs each desired object against the cluster: the exact answer
+// from a server-side dry-run apply, compared with the live object after
+// normalisation, ignoring the fields the rules ignore. prune lists live
+// objects that the previous sync applied and the desired set no longer
+// holds; they are reported as Prune with their live content as removed.
+func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructured, prune []*unstructured.Unstructured, opts Options) Report {
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	m := opts.Masker
+	if m == nil {
+		m = NewMasker()
+	}
+	for _, d := range desired {
+		m.Learn(d)
+	}
+	results := make([]Result, len(desired)+len(prune))
+	var wg gosync.WaitGroup
+	sem := make(chan struct{}, opts.Workers)
+	for i, d := range desired {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = one(ctx, c, d, opts, m)
+		}()
+	}
+	wg.Wait()
+	for i, p := range prune {
+		results[len(desired)+i] = Result{
+			Ref:    render.RefOf(p),
+			Action: Prune,
+			Diff:   unified(m, nil, p, opts),
+		}
+	}
+	sort.SliceStable(results, func(i, j int) bool { return results[i].Ref.String() < results[j].Ref.String() })
+	return Report{Results: results}
+}
+
+func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, opts Options, m *Masker) Result {
+	ref := render.RefOf(d)
+	res := Result{Ref: ref}
+	fail := func(what string, err error) Result {
+		res.Action = Error
+		res.Error = m.Scrub(fmt.Sprintf("%s: %s: %v", ref, what, err))
+		return res
+	}
+	payload := d.DeepCopy()
+	StripIgnored(payload, opts.Ignore)
+	live, err := c.Get(ctx, d)
+	if err != nil {
+		return fail("get", err)
+	}
+	m.Learn(live)
+	predicted, err := c.DryRunApply(ctx, payload)
+	if err != nil && live == nil && dependsOnRender(err) {
+		// Its namespace or CRD does not exist yet (the same sync creates it
+		// first, or the user must): the server cannot predict the object,
+		// so show it as rendered.
+		predicted, err = payload, nil
+	}
+	if err != nil {
+		return fail("dry-run apply", err)
+	}
+	if live == nil {
+		res.Action = Create
+		res.Diff = unified(m, predicted, nil, opts)
+		return res
+	}
+	res.Diff = unified(m, predicted, live, opts)
+	if res.Diff == "" {
+		res.Action = Unchanged
+	} else {
+		res.Action = Update
+	}
+	return res
+}
+
+// dependsOnRender reports errors that mean "a prerequisite is missing":
+// the namespace does not exist, or no CRD serves the kind yet.
+func dependsOnRender(err error) bool {
+	return apierrors.IsNotFound(err) || meta.IsNoMatchError(err)
+}
+
+// unified renders the masked, normalised difference from live to desired.
+func unified(m *Masker, desired, live *unstructured.Unstructured, opts Options) string {
+	desired = Normalize(desired, opts.Normalize)
+	live = Normalize(live, opts.Normalize)
+	StripIgnored(desired, opts.Ignore)
+	StripIgnored(live, opts.Ignore)
+	desired, live = m.MaskPair(desired, live)
+	a, b := toYAML(live), toYAML(desired)
+	if a == b {
+		return ""
+	}
+	ref := ""
+	if desired != nil {
+		ref = render.RefOf(desired).String()
+	} else {
+		ref = render.RefOf(live).String()
+	}
+	fromFile, toFile := "live/"+ref, "desired/"+ref
+	if live == nil {
+		fromFile = "/dev/null"
+	}
+	if desired == nil {
+		toFile = "/dev/null"
+	}
+	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b),
+		FromFile: fromFile, ToFile: toFile, Context: 3,
+	})
+	if err != nil {
+		return m.Scrub(err.Error())
+	}
+	return m.Scrub(text)
+}
+
+func toYAML(u *unstructured.Unstructured) string {
+	if u == nil {
+		return ""
+	}
+	b, err := yaml.Marshal(u.Object)
+	if err != nil {
+		return fmt.Sprintf("# cannot render: %v\n", err)
+	}
+	return string(b)
+}

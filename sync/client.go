@@ -1,0 +1,158 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+)
+
+// FieldManager is the name plumb applies as.
+const FieldManager = "plumb"
+
+// Client reaches one cluster: a dynamic client and a REST mapper backed by
+// cached discovery (reset after CRDs are created). It provides what diff
+// (Get, DryRunApply) and health (Get) consume.
+type Client struct {
+	dyn    dynamic.Interface
+	mapper *restmapper.DeferredDiscoveryRESTMapper
+}
+
+// Client-side rate limits when the config sets none. client-go's default
+// (5 QPS) turns a 30-object sync into tens of seconds of self-throttling;
+// the API server's priority and fairness protects it from more.
+const (
+	DefaultQPS   = 100
+	DefaultBurst = 200
+)
+
+// NewClient builds a client from a REST config.
+func NewClient(cfg *rest.Config) (*Client, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS = DefaultQPS
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultBurst
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(cfg, hc)
+}
+
+func newClient(cfg *rest.Config, hc *http.Client) (*Client, error) {
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+}
+
+// Mapper is the client's REST mapper (render uses it for namespace scope).
+func (c *Client) Mapper() meta.RESTMapper { return c.mapper }
+
+// ResetMapper forgets cached discovery, after new CRDs are established.
+func (c *Client) ResetMapper() { c.mapper.Reset() }
+
+// resource returns the dynamic client for obj's kind and namespace.
+func (c *Client) resource(obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	gvk := obj.GroupVersionKind()
+	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		// A CRD may have appeared since discovery was cached.
+		c.mapper.Reset()
+		m, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s is not served by the cluster (is its CRD installed?): %w", gvk.GroupVersion(), gvk.Kind, err)
+	}
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.dyn.Resource(m.Resource).Namespace(obj.GetNamespace()), nil
+	}
+	return c.dyn.Resource(m.Resource), nil
+}
+
+// Get returns the live object, or nil when it does not exist.
+func (c *Client) Get(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ri, err := c.resource(obj)
+	if err != nil {
+		return nil, err
+	}
+	live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return live, err
+}
+
+// Apply server-side applies obj as FieldManager, taking over conflicting
+// fields (force), and returns the object the server stored.
+func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	return c.apply(ctx, obj, false)
+}
+
+// DryRunApply returns what Apply would store, without storing it.
+func (c *Client) DryRunApply(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	return c.apply(ctx, obj, true)
+}
+
+func (c *Client) apply(ctx context.Context, obj *unstructured.Unstructured, dryRun bool) (*unstructured.Unstructured, error) {
+	ri, err := c.resource(obj)
+	if err != nil {
+		return nil, err
+	}
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	payload := obj.DeepCopy()
+	unstructured.RemoveNestedField(payload.Object, "metadata", "managedFields")
+	unstructured.RemoveNestedField(payload.Object, "metadata", "resourceVersion")
+	return ri.Apply(ctx, obj.GetName(), payload, opts)
+}
+
+// Patch sends a JSON patch (used to migrate client-side apply ownership).
+func (c *Client) Patch(ctx context.Context, obj *unstructured.Unstructured, patch []byte) error {
+	ri, err := c.resource(obj)
+	if err != nil {
+		return err
+	}
+	_, err = ri.Patch(ctx, obj.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+	return err
+}
+
+// Delete deletes obj with the given propagation; a missing object is not an
+// error. With a UID, only that incarnation of the object is deleted.
+func (c *Client) Delete(ctx context.Context, obj *unstructured.Unstructured, propagation metav1.DeletionPropagation) error {
+	ri, err := c.resource(obj)
+	if err != nil {
+		return err
+	}
+	opts := metav1.DeleteOptions{PropagationPolicy: &propagation}
+	if uid := obj.GetUID(); uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	err = ri.Delete(ctx, obj.GetName(), opts)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+

@@ -1,0 +1,112 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/plumbhq/plumb/render"
+)
+
+// Inventory is the record of what one App applied, kept in the cluster as a
+// ConfigMap so any plumb (CLI or controller) sees the same history. It is
+// written only after a sync succeeded; prune candidates come from it.
+type Inventory struct {
+	App     string  `json:"app"`
+	Objects []Entry `json:"objects"`
+}
+
+// Entry is one applied object. Fingerprint is reserved for the hash of the
+// applied intent and of plumb's managed fields (the performance work).
+type Entry struct {
+	Group       string `json:"group,omitempty"`
+	Version     string `json:"version"`
+	Kind        string `json:"kind"`
+	Namespace   string `json:"namespace,omitempty"`
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+func (e Entry) ref() render.Ref {
+	return render.Ref{Group: e.Group, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
+}
+
+// object returns a skeleton object for lookups.
+func (e Entry) object() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.GroupVersionKind{Group: e.Group, Version: e.Version, Kind: e.Kind})
+	u.SetNamespace(e.Namespace)
+	u.SetName(e.Name)
+	return u
+}
+
+func entryOf(u *unstructured.Unstructured) Entry {
+	gvk := u.GroupVersionKind()
+	return Entry{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+const inventoryKey = "inventory.json"
+
+// InventoryName is the ConfigMap that holds an App's inventory.
+func InventoryName(app string) string { return "plumb-inventory-" + app }
+
+func inventoryObject(namespace, app string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("v1")
+	u.SetKind("ConfigMap")
+	u.SetNamespace(namespace)
+	u.SetName(InventoryName(app))
+	return u
+}
+
+// ReadInventory returns the App's inventory (empty when there is none).
+func ReadInventory(ctx context.Context, c *Client, namespace, app string) (Inventory, error) {
+	inv := Inventory{App: app}
+	cm, err := c.Get(ctx, inventoryObject(namespace, app))
+	if err != nil {
+		return inv, fmt.Errorf("ConfigMap/%s/%s: read inventory: %w", namespace, InventoryName(app), err)
+	}
+	if cm == nil {
+		return inv, nil
+	}
+	data, _, _ := unstructured.NestedString(cm.Object, "data", inventoryKey)
+	if err := json.Unmarshal([]byte(data), &inv); err != nil {
+		return inv, fmt.Errorf("ConfigMap/%s/%s: corrupt inventory: %w", namespace, InventoryName(app), err)
+	}
+	return inv, nil
+}
+
+// writeInventory stores the inventory with one server-side apply, so the
+// ConfigMap is replaced as a whole and never half-written.
+func writeInventory(ctx context.Context, c *Client, namespace string, inv Inventory) error {
+	sort.Slice(inv.Objects, func(i, j int) bool { return inv.Objects[i].ref().String() < inv.Objects[j].ref().String() })
+	b, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	u := inventoryObject(namespace, inv.App)
+	u.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "plumb", "plumb.dev/inventory": inv.App})
+	_ = unstructured.SetNestedField(u.Object, string(b), "data", inventoryKey)
+	if _, err := c.Apply(ctx, u); err != nil {
+		return fmt.Errorf("ConfigMap/%s/%s: write inventory: %w", namespace, InventoryName(inv.App), err)
+	}
+	return nil
+}
+
+// InventoryObjects returns skeletons (kind, namespace, name) of the objects
+// in the App's inventory, for lookups.
+func InventoryObjects(ctx context.Context, c *Client, namespace, app string) ([]*unstructured.Unstructured, error) {
+	inv, err := ReadInventory(ctx, c, namespace, app)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(inv.Objects))
+	for i, e := range inv.Objects {
+		out[i] = e.object()
+	}
+	return out, nil
+}

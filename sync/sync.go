@@ -1,0 +1,498 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	gosync "sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/csaupgrade"
+
+	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/render"
+)
+
+// Ownership and policy annotations and labels.
+const (
+	// AppLabel marks every object plumb applies with the App it belongs to.
+	// Prune only ever deletes objects that still carry it.
+	AppLabel = "plumb.dev/app"
+	// PruneAnnotation "false" keeps an object when its App stops rendering it.
+	PruneAnnotation = "plumb.dev/prune"
+	// ForceAnnotation "true" lets plumb delete and recreate the object when a
+	// change touches an immutable field.
+	ForceAnnotation = "plumb.dev/force"
+)
+
+// Action is what happened to one object.
+type Action string
+
+// Actions.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Recreated  Action = "recreated"
+	Unchanged  Action = "unchanged"
+	Pruned     Action = "pruned"
+	Skipped    Action = "skipped"
+	Failed     Action = "failed"
+)
+
+// Change is the outcome for one object. Texts are masked.
+type Change struct {
+	Ref    render.Ref `json:"ref"`
+	Action Action     `json:"action"`
+	Stage  string     `json:"stage,omitempty"`
+	Reason string     `json:"reason,omitempty"`
+	Error  string     `json:"error,omitempty"`
+}
+
+// ChangeSet is every change of one sync, in the order they happened.
+type ChangeSet []Change
+
+// Counts returns the number of changes per action.
+func (cs ChangeSet) Counts() map[Action]int {
+	c := map[Action]int{}
+	for _, ch := range cs {
+		c[ch.Action]++
+	}
+	return c
+}
+
+// Failed returns the changes that failed.
+func (cs ChangeSet) Failed() ChangeSet {
+	var out ChangeSet
+	for _, ch := range cs {
+		if ch.Action == Failed {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// Errors callers branch on.
+var (
+	// ErrPruneRefused: the sync would have deleted objects it must not.
+	ErrPruneRefused = errors.New("prune refused")
+	// ErrApplyFailed: at least one object failed; later stages and prune
+	// were skipped and the inventory was not written.
+	ErrApplyFailed = errors.New("apply failed")
+)
+
+// Options for one sync of one App.
+type Options struct {
+	// App names the App; it labels every object and keys the inventory.
+	App string
+	// InventoryNamespace holds the inventory ConfigMap (default "default").
+	InventoryNamespace string
+	// Prune deletes objects the previous sync applied that are no longer
+	// rendered.
+	Prune bool
+	// AllowEmpty lets an empty render prune everything the App had.
+	AllowEmpty bool
+	// PruneDefinitions allows pruning CustomResourceDefinitions and
+	// Namespaces, which delete everything in them.
+	PruneDefinitions bool
+	// Force recreates objects whose change hits an immutable field.
+	Force bool
+	// DryRun computes the changes with server-side dry-run and writes nothing.
+	DryRun bool
+	// Propagation for prune (default Foreground).
+	Propagation metav1.DeletionPropagation
+	// Ignore leaves fields alone (removed from the apply payload).
+	Ignore []diff.IgnoreDifference
+	// Workers bounds parallel applies within a stage (default 16).
+	Workers int
+	// Masker scrubs Secret values from errors (one is made if nil).
+	Masker *diff.Masker
+	// Progress, if set, is called after each object.
+	Progress func(Change)
+}
+
+// clientSideManagers are the field managers of kubectl's client-side apply
+// (and of objects created before server-side apply existed); their fields
+// are moved to plumb so a field removed from Git is removed from the cluster.
+var clientSideManagers = sets.New("kubectl-client-side-apply", "kubectl", "before-first-apply")
+
+// Sync applies desired (already rendered, all of it) for one App, stage by
+// stage, then prunes, then records the inventory. Callers must not call it
+// after a render error: the object set must be complete.
+func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, opts Options) (ChangeSet, error) {
+	if errs := validation.IsDNS1123Label(opts.App); len(errs) > 0 {
+		return nil, fmt.Errorf("app name %q: %s", opts.App, strings.Join(errs, "; "))
+	}
+	if opts.InventoryNamespace == "" {
+		opts.InventoryNamespace = "default"
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.Propagation == "" {
+		opts.Propagation = metav1.DeletePropagationForeground
+	}
+	if opts.Masker == nil {
+		opts.Masker = diff.NewMasker()
+	}
+	if len(desired) == 0 && !opts.AllowEmpty {
+		return nil, fmt.Errorf("%w: the render is empty; refusing to sync (and prune) app %s without allowEmpty", ErrPruneRefused, opts.App)
+	}
+	objs := Label(desired, opts.App)
+	for _, o := range objs {
+		opts.Masker.Learn(o)
+	}
+	batches, err := plan(objs)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := ReadInventory(ctx, c, opts.InventoryNamespace, opts.App)
+	if err != nil {
+		return nil, err
+	}
+
+	s := &syncer{c: c, opts: opts}
+	for i, b := range batches {
+		s.applyBatch(ctx, b)
+		if len(s.changes.Failed()) > 0 {
+			for _, later := range batches[i+1:] {
+				for _, o := range later.objs {
+					s.record(Change{Ref: render.RefOf(o), Action: Skipped, Stage: later.String(), Reason: "an earlier stage failed"})
+				}
+			}
+			return s.changes, fmt.Errorf("%w: %s; later stages, prune and the inventory were skipped", ErrApplyFailed, failedList(s.changes))
+		}
+		if !opts.DryRun {
+			if err := s.settle(ctx, b); err != nil {
+				return s.changes, err
+			}
+		}
+	}
+
+	kept, err := s.prune(ctx, prev, objs)
+	if err != nil {
+		return s.changes, err
+	}
+	if opts.DryRun {
+		return s.changes, nil
+	}
+	inv := Inventory{App: opts.App}
+	for _, o := range objs {
+		inv.Objects = append(inv.Objects, entryOf(o))
+	}
+	inv.Objects = append(inv.Objects, kept...)
+	if err := writeInventory(ctx, c, opts.InventoryNamespace, inv); err != nil {
+		return s.changes, err
+	}
+	return s.changes, nil
+}
+
+func failedList(cs ChangeSet) string {
+	var parts []string
+	for _, ch := range cs.Failed() {
+		parts = append(parts, ch.Error)
+	}
+	return strings.Join(parts, "; ")
+}
+
+type syncer struct {
+	c       *Client
+	opts    Options
+	mu      gosync.Mutex
+	changes ChangeSet
+}
+
+func (s *syncer) record(ch Change) {
+	s.mu.Lock()
+	s.changes = append(s.changes, ch)
+	s.mu.Unlock()
+	if s.opts.Progress != nil {
+		s.opts.Progress(ch)
+	}
+}
+
+func (s *syncer) applyBatch(ctx context.Context, b batch) {
+	var wg gosync.WaitGroup
+	sem := make(chan struct{}, s.opts.Workers)
+	for _, o := range b.objs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ch := s.applyOne(ctx, o)
+			ch.Stage = b.String()
+			s.record(ch)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Change {
+	ref := render.RefOf(o)
+	ch := Change{Ref: ref}
+	fail := func(what string, err error) Change {
+		ch.Action = Failed
+		ch.Error = s.opts.Masker.Scrub(fmt.Sprintf("%s: %s: %v", ref, what, err))
+		return ch
+	}
+	live, err := s.c.Get(ctx, o)
+	if err != nil {
+		return fail("get", err)
+	}
+	payload := o.DeepCopy()
+	diff.StripIgnored(payload, s.opts.Ignore)
+
+	if live != nil && !s.opts.DryRun && hasClientSideManager(live) {
+		// Take over what kubectl's client-side apply owned, so that a field
+		// deleted from Git is deleted from the object.
+		patch, err := csaupgrade.UpgradeManagedFieldsPatch(live, clientSideManagers, FieldManager)
+		if err != nil {
+			return fail("migrate client-side apply ownership", err)
+		}
+		if patch != nil {
+			if err := s.c.Patch(ctx, live, patch); err != nil {
+				return fail("migrate client-side apply ownership", err)
+			}
+			ch.Reason = "took over fields from kubectl client-side apply"
+		}
+	}
+
+	apply := s.c.Apply
+	if s.opts.DryRun {
+		apply = s.c.DryRunApply
+	}
+	got, err := apply(ctx, payload)
+	if err != nil && isImmutable(err) {
+		if !s.opts.Force && o.GetAnnotations()[ForceAnnotation] != "true" {
+			return fail("apply", fmt.Errorf("%w (an immutable field changed: sync with --force, or annotate %s: \"true\", to delete and recreate it)", err, ForceAnnotation))
+		}
+		if s.opts.DryRun {
+			ch.Action, ch.Reason = Recreated, "would delete and recreate: an immutable field changed"
+			return ch
+		}
+		if err := s.recreate(ctx, live, payload); err != nil {
+			return fail("recreate", err)
+		}
+		ch.Action, ch.Reason = Recreated, "deleted and recreated: an immutable field changed"
+		return ch
+	}
+	if err != nil {
+		return fail("apply", err)
+	}
+	switch {
+	case live == nil:
+		ch.Action = Created
+	case got.GetResourceVersion() != live.GetResourceVersion():
+		ch.Action = Configured
+	case s.opts.DryRun && differs(live, got):
+		ch.Action = Configured
+	default:
+		ch.Action = Unchanged
+	}
+	return ch
+}
+
+// differs compares normalised objects (dry-run keeps the resourceVersion).
+func differs(live, got *unstructured.Unstructured) bool {
+	a := diff.Normalize(live, diff.NormalizeOptions{})
+	b := diff.Normalize(got, diff.NormalizeOptions{})
+	return !equalJSON(a.Object, b.Object)
+}
+
+func hasClientSideManager(u *unstructured.Unstructured) bool {
+	for _, mf := range u.GetManagedFields() {
+		if clientSideManagers.Has(mf.Manager) {
+			return true
+		}
+	}
+	return false
+}
+
+func isImmutable(err error) bool {
+	return apierrors.IsInvalid(err) && strings.Contains(err.Error(), "immutable")
+}
+
+// recreate deletes the live object (foreground), waits until it is gone and
+// applies the desired one.
+func (s *syncer) recreate(ctx context.Context, live, payload *unstructured.Unstructured) error {
+	if err := s.c.Delete(ctx, live, metav1.DeletePropagationForeground); err != nil {
+		return err
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		cur, err := s.c.Get(ctx, live)
+		if err != nil {
+			return false, err
+		}
+		return cur == nil || cur.GetUID() != live.GetUID(), nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the old object to go: %w", err)
+	}
+	_, err = s.c.Apply(ctx, payload)
+	return err
+}
+
+// settle waits for what later stages depend on: CRDs Established (then
+// discovery is refreshed so their custom resources map) and Namespaces
+// Active.
+func (s *syncer) settle(ctx context.Context, b batch) error {
+	if b.stage != stageCRD && b.stage != stageNamespace {
+		return nil
+	}
+	for _, o := range b.objs {
+		ref := render.RefOf(o)
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			live, err := s.c.Get(ctx, o)
+			if err != nil || live == nil {
+				return false, err
+			}
+			if b.stage == stageNamespace {
+				phase, _, _ := unstructured.NestedString(live.Object, "status", "phase")
+				return phase == "Active", nil
+			}
+			conds, _, _ := unstructured.NestedSlice(live.Object, "status", "conditions")
+			for _, c := range conds {
+				if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("%s: waiting until it is ready: %w", ref, err)
+		}
+	}
+	if b.stage == stageCRD {
+		s.c.ResetMapper()
+	}
+	return nil
+}
+
+// prune deletes what the previous inventory holds and the render no longer
+// does, in reverse stage order, and returns the entries that must stay in
+// the inventory (not pruned this time, still ours).
+func (s *syncer) prune(ctx context.Context, prev Inventory, desired []*unstructured.Unstructured) ([]Entry, error) {
+	want := map[render.Ref]bool{}
+	for _, d := range desired {
+		want[render.RefOf(d)] = true
+	}
+	var candidates []*unstructured.Unstructured
+	for _, e := range prev.Objects {
+		if !want[e.ref()] {
+			candidates = append(candidates, e.object())
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	if len(desired) == 0 && !s.opts.AllowEmpty {
+		return nil, fmt.Errorf("%w: the render is empty", ErrPruneRefused)
+	}
+	batches, err := plan(candidates)
+	if err != nil {
+		return nil, err
+	}
+	var kept []Entry
+	for i := len(batches) - 1; i >= 0; i-- {
+		for _, cand := range batches[i].objs {
+			ref := render.RefOf(cand)
+			live, err := s.c.Get(ctx, cand)
+			if err != nil {
+				s.record(Change{Ref: ref, Action: Failed, Error: s.opts.Masker.Scrub(fmt.Sprintf("%s: prune: get: %v", ref, err))})
+				kept = append(kept, entryOf(cand))
+				continue
+			}
+			if live == nil {
+				continue // already gone
+			}
+			ch := Change{Ref: ref, Action: Skipped, Stage: "prune"}
+			switch {
+			case live.GetLabels()[AppLabel] != s.opts.App:
+				ch.Reason = fmt.Sprintf("no longer labelled %s=%s", AppLabel, s.opts.App)
+				s.record(ch)
+				continue // not ours any more: forget it
+			case live.GetAnnotations()[PruneAnnotation] == "false":
+				ch.Reason = PruneAnnotation + `: "false"`
+			case (stage(live) == stageCRD || stage(live) == stageNamespace) && !s.opts.PruneDefinitions:
+				ch.Reason = "CustomResourceDefinitions and Namespaces are only pruned when explicitly allowed"
+			case !s.opts.Prune:
+				ch.Reason = "prune not enabled"
+			case s.opts.DryRun:
+				ch.Action, ch.Reason = Pruned, "would prune"
+				s.record(ch)
+				continue
+			default:
+				if err := s.c.Delete(ctx, live, s.opts.Propagation); err != nil {
+					ch.Action, ch.Error = Failed, s.opts.Masker.Scrub(fmt.Sprintf("%s: prune: %v", ref, err))
+					s.record(ch)
+					kept = append(kept, entryOf(live))
+					continue
+				}
+				ch.Action = Pruned
+				s.record(ch)
+				continue
+			}
+			s.record(ch)
+			kept = append(kept, entryOf(live))
+		}
+	}
+	if failed := s.changes.Failed(); len(failed) > 0 {
+		return kept, fmt.Errorf("%w: %s", ErrApplyFailed, failedList(s.changes))
+	}
+	return kept, nil
+}
+
+// Label returns copies of objs carrying the App label, as Sync applies
+// them; diff uses it so that a dry-run sees exactly what sync would send.
+func Label(objs []*unstructured.Unstructured, app string) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		o = o.DeepCopy()
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[AppLabel] = app
+		o.SetLabels(labels)
+		out[i] = o
+	}
+	return out
+}
+
+// PruneCandidates returns the live objects a pruning sync would delete: in
+// the App's inventory, not desired, still labelled for the App and not
+// annotated to be kept. CRDs and Namespaces are included only when allowed.
+func PruneCandidates(ctx context.Context, c *Client, inventoryNamespace, app string, desired []*unstructured.Unstructured, pruneDefinitions bool) ([]*unstructured.Unstructured, error) {
+	inv, err := ReadInventory(ctx, c, inventoryNamespace, app)
+	if err != nil {
+		return nil, err
+	}
+	want := map[render.Ref]bool{}
+	for _, d := range desired {
+		want[render.RefOf(d)] = true
+	}
+	var out []*unstructured.Unstructured
+	for _, e := range inv.Objects {
+		if want[e.ref()] {
+			continue
+		}
+		live, err := c.Get(ctx, e.object())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.ref(), err)
+		}
+		if live == nil || live.GetLabels()[AppLabel] != app || live.GetAnnotations()[PruneAnnotation] == "false" {
+			continue
+		}
+		if (stage(live) == stageCRD || stage(live) == stageNamespace) && !pruneDefinitions {
+			continue
+		}
+		out = append(out, live)
+	}
+	return out, nil
+}

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/plumbhq/plumb/render"
@@ -108,6 +109,7 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 	for _, d := range desired {
 		m.Learn(d)
 	}
+	provided := providedBy(desired)
 	results := make([]Result, len(desired)+len(prune))
 	var wg gosync.WaitGroup
 	sem := make(chan struct{}, opts.Workers)
@@ -116,7 +118,7 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = one(ctx, c, d, opts, m)
+			results[i] = one(ctx, c, d, provided, opts, m)
 		}()
 	}
 	wg.Wait()
@@ -131,7 +133,43 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 	return Report{Results: results}
 }
 
-func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, opts Options, m *Masker) Result {
+// provided records what the desired set itself creates for its other
+// objects: CRDs (by group/kind) and Namespaces.
+type provided struct {
+	kinds      map[schema.GroupKind]bool
+	namespaces map[string]bool
+}
+
+func providedBy(desired []*unstructured.Unstructured) provided {
+	p := provided{kinds: map[schema.GroupKind]bool{}, namespaces: map[string]bool{}}
+	for _, d := range desired {
+		gk := d.GroupVersionKind().GroupKind()
+		switch {
+		case gk.Group == "apiextensions.k8s.io" && gk.Kind == "CustomResourceDefinition":
+			group, _, _ := unstructured.NestedString(d.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(d.Object, "spec", "names", "kind")
+			p.kinds[schema.GroupKind{Group: group, Kind: kind}] = true
+		case gk.Group == "" && gk.Kind == "Namespace":
+			p.namespaces[d.GetName()] = true
+		}
+	}
+	return p
+}
+
+// prerequisiteComing reports whether err says a prerequisite is missing
+// (no CRD serves the kind, or the namespace does not exist) that the same
+// sync creates first.
+func (p provided) prerequisiteComing(d *unstructured.Unstructured, err error) bool {
+	switch {
+	case meta.IsNoMatchError(err):
+		return p.kinds[d.GroupVersionKind().GroupKind()]
+	case apierrors.IsNotFound(err):
+		return d.GetNamespace() != "" && p.namespaces[d.GetNamespace()]
+	}
+	return false
+}
+
+func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, p provided, opts Options, m *Masker) Result {
 	ref := render.RefOf(d)
 	res := Result{Ref: ref}
 	fail := func(what string, err error) Result {
@@ -142,15 +180,14 @@ func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, opts Opti
 	payload := d.DeepCopy()
 	StripIgnored(payload, opts.Ignore)
 	live, err := c.Get(ctx, d)
-	if err != nil {
+	if err != nil && !p.prerequisiteComing(d, err) {
 		return fail("get", err)
 	}
 	m.Learn(live)
 	predicted, err := c.DryRunApply(ctx, payload)
-	if err != nil && live == nil && dependsOnRender(err) {
-		// Its namespace or CRD does not exist yet (the same sync creates it
-		// first, or the user must): the server cannot predict the object,
-		// so show it as rendered.
+	if err != nil && live == nil && p.prerequisiteComing(d, err) {
+		// Its CRD or namespace comes earlier in the same sync: the server
+		// cannot predict the object yet, so show it as rendered.
 		predicted, err = payload, nil
 	}
 	if err != nil {
@@ -168,12 +205,6 @@ func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, opts Opti
 		res.Action = Update
 	}
 	return res
-}
-
-// dependsOnRender reports errors that mean "a prerequisite is missing":
-// the namespace does not exist, or no CRD serves the kind yet.
-func dependsOnRender(err error) bool {
-	return apierrors.IsNotFound(err) || meta.IsNoMatchError(err)
 }
 
 // unified renders the masked, normalised difference from live to desired.

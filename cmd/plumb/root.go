@@ -117,7 +117,7 @@ func (k *kubeFlags) restConfig() (*rest.Config, string, error) {
 // logger returns a structured logger on the error stream whose level follows
 // -v: 0 warnings and errors, 1 info, 2 and above debug.
 func (g *globalFlags) logger(w io.Writer) *slog.Logger {
-	level := slog.LevelWarn - slog.Level(4*g.verbosity)
+	level := slog.LevelWarn - slog.Level(4*min(g.verbosity, 2))
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 

@@ -62,6 +62,8 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	if err != nil {
 		return err
 	}
+	log := g.logger(s.errOut)
+	log.Info("rendered", "app", e.app, "objects", len(e.desired), "path", path)
 	tty := isTerminal(s.out)
 	var mu gosync.Mutex
 	done := 0
@@ -69,6 +71,8 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 		mu.Lock()
 		defer mu.Unlock()
 		done++
+		// Change texts are masked by sync; nothing else reaches the log.
+		log.Debug("object", "ref", ch.Ref.String(), "action", string(ch.Action), "stage", ch.Stage, "reason", ch.Reason, "error", ch.Error)
 		if tty {
 			fmt.Fprintf(s.out, "\r\x1b[K%s: %d/%d %s %s", ch.Stage, done, len(e.desired), ch.Action, ch.Ref)
 		}

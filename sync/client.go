@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
-
 )
 
 // FieldManager is the name plumb applies as.
@@ -155,4 +154,3 @@ func (c *Client) Delete(ctx context.Context, obj *unstructured.Unstructured, pro
 	}
 	return err
 }
-

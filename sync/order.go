@@ -33,8 +33,8 @@ const (
 var stageNames = []string{"CustomResourceDefinitions", "Namespaces", "definitions and RBAC", "ServiceAccounts", "ConfigMaps", "Secrets", "storage", "Services", "workloads", "webhooks"}
 
 var stageOf = map[schema.GroupKind]int{
-	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}:               stageCRD,
-	{Kind: "Namespace"}:                                                             stageNamespace,
+	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}: stageCRD,
+	{Kind: "Namespace"}: stageNamespace,
 	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                       stageDefinitions,
 	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                stageDefinitions,
 	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:                              stageDefinitions,

@@ -400,4 +400,3 @@ func TestTakeOverFromClientSideApply(t *testing.T) {
 		}
 	}
 }
-

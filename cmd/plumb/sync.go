@@ -176,4 +176,3 @@ func writeChanges(w io.Writer, changes sync.ChangeSet) error {
 		c[sync.Created], c[sync.Configured], c[sync.Recreated], c[sync.Unchanged], c[sync.Pruned], c[sync.Skipped], c[sync.Failed])
 	return err
 }
-

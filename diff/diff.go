@@ -177,21 +177,32 @@ func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, p provide
 		res.Error = m.Scrub(fmt.Sprintf("%s: %s: %v", ref, what, err))
 		return res
 	}
-	payload := d.DeepCopy()
-	StripIgnored(payload, opts.Ignore)
-	live, err := c.Get(ctx, d)
-	if err != nil && !p.prerequisiteComing(d, err) {
-		return fail("get", err)
-	}
-	m.Learn(live)
-	predicted, err := c.DryRunApply(ctx, payload)
-	if err != nil && live == nil && p.prerequisiteComing(d, err) {
-		// Its CRD or namespace comes earlier in the same sync: the server
-		// cannot predict the object yet, so show it as rendered.
-		predicted, err = payload, nil
-	}
-	if err != nil {
-		return fail("dry-run apply", err)
+	// The GET and the dry-run are two reads; a controller may write in
+	// between (a Deployment's revision annotation, say). A dry-run answers
+	// with the resourceVersion it was applied onto, so a mismatch means the
+	// two saw different states: read both again.
+	var live, predicted *unstructured.Unstructured
+	for attempt := 0; ; attempt++ {
+		var err error
+		live, err = c.Get(ctx, d)
+		if err != nil && !p.prerequisiteComing(d, err) {
+			return fail("get", err)
+		}
+		m.Learn(live)
+		payload := d.DeepCopy()
+		StripIgnored(payload, live, opts.Ignore)
+		predicted, err = c.DryRunApply(ctx, payload)
+		if err != nil && live == nil && p.prerequisiteComing(d, err) {
+			// Its CRD or namespace comes earlier in the same sync: the server
+			// cannot predict the object yet, so show it as rendered.
+			predicted, err = payload, nil
+		}
+		if err != nil {
+			return fail("dry-run apply", err)
+		}
+		if live == nil || predicted.GetResourceVersion() == live.GetResourceVersion() || attempt == 2 {
+			break
+		}
 	}
 	if live == nil {
 		res.Action = Create
@@ -209,10 +220,11 @@ func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, p provide
 
 // unified renders the masked, normalised difference from live to desired.
 func unified(m *Masker, desired, live *unstructured.Unstructured, opts Options) string {
+	owners := live
 	desired = Normalize(desired, opts.Normalize)
 	live = Normalize(live, opts.Normalize)
-	StripIgnored(desired, opts.Ignore)
-	StripIgnored(live, opts.Ignore)
+	StripIgnored(desired, owners, opts.Ignore)
+	StripIgnored(live, owners, opts.Ignore)
 	desired, live = m.MaskPair(desired, live)
 	a, b := toYAML(live), toYAML(desired)
 	if a == b {

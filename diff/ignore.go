@@ -21,6 +21,9 @@ type IgnoreDifference struct {
 	Namespace string `json:"namespace,omitempty"`
 	// JSONPointers are RFC 6901 pointers such as /spec/replicas.
 	JSONPointers []string `json:"jsonPointers,omitempty"`
+	// ManagedFieldsManagers leaves alone every field these field managers
+	// own in the live object (say "kube-controller-manager" for an HPA).
+	ManagedFieldsManagers []string `json:"managedFieldsManagers,omitempty"`
 }
 
 func (ig IgnoreDifference) matches(r render.Ref) bool {
@@ -40,8 +43,9 @@ func (ig IgnoreDifference) Validate() error {
 	return nil
 }
 
-// StripIgnored removes, in place, every field the rules ignore for u.
-func StripIgnored(u *unstructured.Unstructured, rules []IgnoreDifference) {
+// StripIgnored removes, in place, every field the rules ignore for u; live
+// (may be nil) says which fields the ignored managers own.
+func StripIgnored(u, live *unstructured.Unstructured, rules []IgnoreDifference) {
 	if u == nil {
 		return
 	}
@@ -50,6 +54,7 @@ func StripIgnored(u *unstructured.Unstructured, rules []IgnoreDifference) {
 		if !ig.matches(ref) {
 			continue
 		}
+		stripManagedBy(u, live, ig.ManagedFieldsManagers)
 		for _, p := range ig.JSONPointers {
 			if toks, err := parsePointer(p); err == nil {
 				removePointer(u.Object, toks)

@@ -244,7 +244,11 @@ func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if len(o.res.Objects) == 0 {
-		return o.res, fmt.Errorf("%s: %w", dir, ErrEmptyRender)
+		name := dir
+		if name == "." {
+			name = filepath.Base(cfs.abs)
+		}
+		return o.res, fmt.Errorf("%s: %w", name, ErrEmptyRender)
 	}
 	return o.res, nil
 }

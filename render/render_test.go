@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/plumbhq/plumb/internal/gittest"
 )
 
 const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  k: v\n"
@@ -404,5 +408,68 @@ func TestRenderTimeout(t *testing.T) {
 	_, err := Render(context.Background(), Source{Root: root, Path: "app"}, Options{Limits: Limits{Timeout: time.Nanosecond}})
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "app: render:") {
 		t.Fatalf("err = %v, want a deadline error naming the path", err)
+	}
+}
+
+func TestHelmVendoredDependency(t *testing.T) {
+	// A dependency vendored as charts/<name>-<version>.tgz, as `helm
+	// dependency build` leaves it.
+	sub := &chart.Chart{
+		Metadata:  &chart.Metadata{APIVersion: "v2", Name: "cache", Version: "1.2.3"},
+		Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cache\ndata:\n  size: {{ .Values.size | quote }}\n")}},
+		Values:    map[string]any{"size": 1},
+	}
+	root := writeRepo(t, map[string]string{
+		"app/Chart.yaml":  chartYAML + "dependencies:\n- name: cache\n  version: 1.2.3\n",
+		"app/values.yaml": "cache:\n  size: 64\n",
+	})
+	if err := os.MkdirAll(filepath.Join(root, "app", "charts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chartutil.Save(sub, filepath.Join(root, "app", "charts")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Render(context.Background(), Source{Root: root, Path: "app"}, Options{Helm: HelmOptions{ReleaseName: "r"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Objects) != 1 || res.Objects[0].Object.GetName() != "r-cache" || res.Objects[0].Object.Object["data"].(map[string]any)["size"] != "64" {
+		t.Fatalf("objects = %v", res.Objects)
+	}
+}
+
+func TestKustomizeRemoteBaseWhenAllowed(t *testing.T) {
+	srv, err := gittest.NewServer(gittest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	repo, err := srv.CreateRepo("bases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Commit("main", gittest.Files(map[string]string{
+		"base/kustomization.yaml": "resources:\n- cm.yaml\n",
+		"base/cm.yaml":            configMap("from-remote"),
+	}), "base"); err != nil {
+		t.Fatal(err)
+	}
+	root := writeRepo(t, map[string]string{
+		"app/kustomization.yaml": "namePrefix: x-\nresources:\n- " + repo.URL + "//base?ref=main\n",
+	})
+	src := Source{Root: root, Path: "app"}
+	if _, err := Render(context.Background(), src, Options{}); err == nil || !strings.Contains(err.Error(), "AllowRemote") {
+		t.Fatalf("remote base without AllowRemote: err = %v", err)
+	}
+	before := srv.Requests()
+	res, err := Render(context.Background(), src, Options{Kustomize: KustomizeOptions{AllowRemote: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Objects) != 1 || res.Objects[0].Object.GetName() != "x-from-remote" {
+		t.Fatalf("objects = %v", res.Objects)
+	}
+	if srv.Requests() == before {
+		t.Error("the remote base was not fetched from the git server")
 	}
 }

@@ -246,7 +246,7 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 		return fail("get", err)
 	}
 	payload := o.DeepCopy()
-	diff.StripIgnored(payload, s.opts.Ignore)
+	diff.StripIgnored(payload, live, s.opts.Ignore)
 
 	if live != nil && !s.opts.DryRun && hasClientSideManager(live) {
 		// Take over what kubectl's client-side apply owned, so that a field

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/plumbhq/plumb/internal/testenv"
@@ -231,7 +232,13 @@ func TestPruneSafety(t *testing.T) {
 		t.Errorf("diff prune list wrong:\n%s", out)
 	}
 	e.mustPlumb(exitOK, "sync", e.dir, "--app", "prune", "--prune")
-	for name, want := range map[string]bool{"gone": false, "keep-annotated": true, "unlabelled": true, "stays": true} {
+	// Foreground deletion: the garbage collector removes it shortly after.
+	if err := wait.PollUntilContextTimeout(e.ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return !e.configMapExists("gone"), nil
+	}); err != nil {
+		t.Errorf("ConfigMap gone still exists after prune: %v", err)
+	}
+	for name, want := range map[string]bool{"keep-annotated": true, "unlabelled": true, "stays": true} {
 		if got := e.configMapExists(name); got != want {
 			t.Errorf("ConfigMap %s exists = %v, want %v", name, got, want)
 		}

@@ -22,6 +22,7 @@ type appFlags struct {
 	app                string
 	inventoryNamespace string
 	ignore             []string
+	ignoreManagers     []string
 	pruneDefinitions   bool
 }
 
@@ -30,6 +31,7 @@ func (f *appFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.app, "app", "", "the App's name: labels its objects and keys its inventory (default: the directory's name)")
 	fs.StringVar(&f.inventoryNamespace, "inventory-namespace", "default", "namespace of the App's inventory ConfigMap")
 	fs.StringArrayVar(&f.ignore, "ignore", nil, "leave a field alone: [Kind[.group][/namespace]/name:]/json/pointer (repeatable)")
+	fs.StringArrayVar(&f.ignoreManagers, "ignore-manager", nil, "leave alone every field this field manager owns, e.g. an autoscaler's (repeatable)")
 	fs.BoolVar(&f.pruneDefinitions, "prune-definitions", false, "allow pruning CustomResourceDefinitions and Namespaces")
 }
 
@@ -68,6 +70,9 @@ func (f *appFlags) ignoreRules() ([]diff.IgnoreDifference, error) {
 			return nil, fmt.Errorf("--ignore %q: %w", v, err)
 		}
 		out = append(out, ig)
+	}
+	if len(f.ignoreManagers) > 0 {
+		out = append(out, diff.IgnoreDifference{ManagedFieldsManagers: f.ignoreManagers})
 	}
 	return out, nil
 }

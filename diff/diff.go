@@ -91,6 +91,9 @@ type Options struct {
 	Workers int
 	// Masker hides Secret values; a new one is used when nil.
 	Masker *Masker
+	// From and To name the two sides in diff headers (default "live" and
+	// "desired").
+	From, To string
 }
 
 // Compute diffs each desired object against the cluster: the exact answer
@@ -236,7 +239,14 @@ func unified(m *Masker, desired, live *unstructured.Unstructured, opts Options) 
 	} else {
 		ref = render.RefOf(live).String()
 	}
-	fromFile, toFile := "live/"+ref, "desired/"+ref
+	from, to := opts.From, opts.To
+	if from == "" {
+		from = "live"
+	}
+	if to == "" {
+		to = "desired"
+	}
+	fromFile, toFile := from+"/"+ref, to+"/"+ref
 	if live == nil {
 		fromFile = "/dev/null"
 	}
@@ -262,4 +272,43 @@ func toYAML(u *unstructured.Unstructured) string {
 		return fmt.Sprintf("# cannot render: %v\n", err)
 	}
 	return string(b)
+}
+
+// Objects compares two object sets offline, by identity: objects only in
+// head are Create, only in base Prune (removed), in both Update or
+// Unchanged. No cluster is involved; normalisation, ignore rules and masking
+// are the same as Compute's.
+func Objects(base, head []*unstructured.Unstructured, opts Options) Report {
+	m := opts.Masker
+	if m == nil {
+		m = NewMasker()
+	}
+	for _, u := range append(append([]*unstructured.Unstructured{}, base...), head...) {
+		m.Learn(u)
+	}
+	byRef := map[render.Ref]*unstructured.Unstructured{}
+	for _, b := range base {
+		byRef[render.RefOf(b)] = b
+	}
+	var results []Result
+	for _, h := range head {
+		ref := render.RefOf(h)
+		b, ok := byRef[ref]
+		delete(byRef, ref)
+		res := Result{Ref: ref, Diff: unified(m, h, b, opts)}
+		switch {
+		case !ok:
+			res.Action = Create
+		case res.Diff == "":
+			res.Action = Unchanged
+		default:
+			res.Action = Update
+		}
+		results = append(results, res)
+	}
+	for ref, b := range byRef {
+		results = append(results, Result{Ref: ref, Action: Prune, Diff: unified(m, nil, b, opts)})
+	}
+	sort.SliceStable(results, func(i, j int) bool { return results[i].Ref.String() < results[j].Ref.String() })
+	return Report{Results: results}
 }

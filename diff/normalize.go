@@ -2,6 +2,7 @@ package diff
 
 import (
 	"encoding/base64"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -14,6 +15,11 @@ const LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 type NormalizeOptions struct {
 	// CompareStatus keeps .status (dropped by default: controllers own it).
 	CompareStatus bool
+	// DropLabels and DropAnnotationPrefixes remove noise that changes with
+	// every release, such as Helm's helm.sh/chart label and checksum/*
+	// annotations, from the comparison.
+	DropLabels             []string
+	DropAnnotationPrefixes []string
 }
 
 // Normalize returns a copy of u with what nobody writes by hand removed:
@@ -27,6 +33,14 @@ func Normalize(u *unstructured.Unstructured, opts NormalizeOptions) *unstructure
 	out := u.DeepCopy()
 	for _, f := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"} {
 		unstructured.RemoveNestedField(out.Object, "metadata", f)
+	}
+	dropNoise(out.Object, opts)
+	// Pod templates carry the same noise (Helm's checksum/config pattern).
+	for _, path := range [][]string{{"spec", "template", "metadata"}, {"spec", "jobTemplate", "spec", "template", "metadata"}} {
+		if md, ok, _ := unstructured.NestedMap(out.Object, path...); ok {
+			dropNoise(map[string]any{"metadata": md}, opts)
+			_ = unstructured.SetNestedMap(out.Object, md, path...)
+		}
 	}
 	if ann := out.GetAnnotations(); ann != nil {
 		delete(ann, LastAppliedAnnotation)
@@ -67,4 +81,33 @@ func foldStringData(u *unstructured.Unstructured) {
 	}
 	unstructured.RemoveNestedField(u.Object, "stringData")
 	_ = unstructured.SetNestedMap(u.Object, data, "data")
+}
+
+// dropNoise removes the configured labels and annotation prefixes from
+// obj's metadata, and the maps they leave empty.
+func dropNoise(obj map[string]any, opts NormalizeOptions) {
+	md, ok := obj["metadata"].(map[string]any)
+	if !ok {
+		return
+	}
+	if labels, ok := md["labels"].(map[string]any); ok {
+		for _, l := range opts.DropLabels {
+			delete(labels, l)
+		}
+		if len(labels) == 0 {
+			delete(md, "labels")
+		}
+	}
+	if ann, ok := md["annotations"].(map[string]any); ok {
+		for k := range ann {
+			for _, prefix := range opts.DropAnnotationPrefixes {
+				if strings.HasPrefix(k, prefix) {
+					delete(ann, k)
+				}
+			}
+		}
+		if len(ann) == 0 {
+			delete(md, "annotations")
+		}
+	}
 }

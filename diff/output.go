@@ -110,45 +110,73 @@ func Markdown(title string, r Report, max int) string {
 	for _, e := range r.Errors() {
 		fmt.Fprintf(&head, "- :x: `%s`\n", strings.ReplaceAll(e.Error, "`", "'"))
 	}
-	var changed []Result
-	for _, res := range r.Results {
-		if res.Action != Unchanged && res.Action != Error {
-			changed = append(changed, res)
-		}
-	}
-	if len(changed) == 0 {
+	sections := Sections("", r)
+	if len(sections) == 0 {
 		head.WriteString("No changes.\n")
-		return truncateText(head.String(), max)
 	}
-	sections := make([]string, len(changed))
-	for i, res := range changed {
-		sections[i] = res.Diff
-	}
-	render := func(bodies []string, note string) string {
-		var b strings.Builder
-		b.WriteString(head.String())
-		for i, res := range changed {
-			fmt.Fprintf(&b, "<details><summary><code>%s</code> (%s)</summary>\n\n```diff\n%s```\n</details>\n\n", res.Ref, res.Action, bodies[i])
+	return FitMarkdown(head.String(), sections, "", max)
+}
+
+// Section is one collapsible diff of a Markdown document; Heading, if set,
+// is printed before it.
+type Section struct {
+	Heading string
+	Summary string
+	Body    string // a unified diff
+}
+
+// Sections returns one section per changed object of r; heading goes
+// before the first.
+func Sections(heading string, r Report) []Section {
+	var out []Section
+	for _, res := range r.Results {
+		if res.Action == Unchanged || res.Action == Error {
+			continue
 		}
+		out = append(out, Section{Heading: heading, Summary: fmt.Sprintf("<code>%s</code> (%s)", res.Ref, res.Action), Body: res.Diff})
+		heading = ""
+	}
+	return out
+}
+
+// FitMarkdown lays out head, the sections and tail within max characters:
+// when too long, the largest diffs are cut to an excerpt first, one at a
+// time, with a note saying how many were cut; every section keeps its
+// summary line.
+func FitMarkdown(head string, sections []Section, tail string, max int) string {
+	if max <= 0 {
+		max = MaxMarkdown
+	}
+	bodies := make([]string, len(sections))
+	for i, sec := range sections {
+		bodies[i] = sec.Body
+	}
+	layout := func(note string) string {
+		var b strings.Builder
+		b.WriteString(head)
+		for i, sec := range sections {
+			if sec.Heading != "" {
+				b.WriteString(sec.Heading)
+			}
+			fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n```diff\n%s```\n</details>\n\n", sec.Summary, bodies[i])
+		}
+		b.WriteString(tail)
 		b.WriteString(note)
 		return b.String()
 	}
-	out := render(sections, "")
+	out := layout("")
 	if len(out) <= max {
 		return out
 	}
-	// Cut the largest diffs first, to a short excerpt each, until it fits.
-	order := make([]int, len(sections))
+	order := make([]int, len(bodies))
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return len(sections[order[a]]) > len(sections[order[b]]) })
-	cut := 0
-	for _, i := range order {
-		sections[i] = excerpt(sections[i], 20)
-		cut++
-		note := fmt.Sprintf("> :warning: Output truncated: %d of %d diffs were cut to fit the %d-character limit; the full report is in the command's output file.\n", cut, len(sections), max)
-		if out = render(sections, note); len(out) <= max {
+	sort.SliceStable(order, func(a, b int) bool { return len(bodies[order[a]]) > len(bodies[order[b]]) })
+	for cut, i := range order {
+		bodies[i] = excerpt(bodies[i], 20)
+		note := fmt.Sprintf("\n> :warning: Output truncated: %d of %d diffs were cut to fit the %d-character limit; the full report is in the output file.\n", cut+1, len(bodies), max)
+		if out = layout(note); len(out) <= max {
 			return out
 		}
 	}

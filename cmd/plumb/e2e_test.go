@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/plumbhq/plumb/internal/gittest"
 	"github.com/plumbhq/plumb/internal/testenv"
 	"github.com/plumbhq/plumb/sync"
 )
@@ -405,5 +406,36 @@ func TestTakeOverFromClientSideApply(t *testing.T) {
 		if mf.Manager == "kubectl-client-side-apply" {
 			t.Errorf("kubectl-client-side-apply still owns fields: %s", mf.FieldsV1.Raw)
 		}
+	}
+}
+
+// Preview --live adds a diff of head against the cluster.
+func TestPreviewLive(t *testing.T) {
+	e := newE2E(t, "preview-live")
+	p, base := newPreviewRepo(t, gittest.Tree{
+		"app/cm.yaml": {Content: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\ndata:\n  mode: a\n"},
+		// The App's name doubles as its destination namespace: e.ns.
+		"apps.yaml": {Content: appManifest(e.ns, "app", "")},
+	})
+	dir := filepath.Join(t.TempDir(), "app")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\ndata:\n  mode: a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustPlumb(exitOK, "sync", dir, "--app", e.ns)
+	head := p.change(gittest.Files(map[string]string{"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\ndata:\n  mode: b\n"}))
+	code, out, errOut := p.preview(t, base, head, "--live", "--kubeconfig", env.Kubeconfig, "-o", "json")
+	if code != exitChanges {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	rep := previewJSON(t, out)
+	if len(rep.Apps) != 1 || rep.Apps[0].Live == nil {
+		t.Fatalf("no live report: %s", out)
+	}
+	live := rep.Apps[0].Live.Results
+	if len(live) != 1 || live[0].Action != "update" || !strings.Contains(live[0].Diff, "+  mode: b") {
+		t.Errorf("live diff = %+v", live)
 	}
 }

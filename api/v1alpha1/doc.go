@@ -1,0 +1,7 @@
+// Package v1alpha1 holds the App API (group plumb.dev, version v1alpha1):
+// the Go types are the single source of the App schema that the CLI's
+// preview, the config-file mode and the App custom resource all read.
+//
+// It holds types and their parsing, no behaviour: render, diff and sync
+// options are converted where they are used.
+package v1alpha1

@@ -1,0 +1,123 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/plumbhq/plumb/diff"
+)
+
+// Group, Version and Kind of the App API.
+const (
+	Group   = "plumb.dev"
+	Version = "v1alpha1"
+	Kind    = "App"
+)
+
+// APIVersion is "plumb.dev/v1alpha1".
+const APIVersion = Group + "/" + Version
+
+// App is one application kept in step with a path of a Git repository.
+type App struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              AppSpec   `json:"spec"`
+	Status            AppStatus `json:"status,omitempty"`
+}
+
+// AppSpec is what the App wants.
+type AppSpec struct {
+	Source            Source                  `json:"source"`
+	Render            RenderOptions           `json:"render,omitempty"`
+	Destination       Destination             `json:"destination,omitempty"`
+	SyncPolicy        SyncPolicy              `json:"syncPolicy,omitempty"`
+	IgnoreDifferences []diff.IgnoreDifference `json:"ignoreDifferences,omitempty"`
+}
+
+// Source is where the App's manifests live.
+type Source struct {
+	RepoURL string `json:"repoURL"`
+	// Ref is a branch, a tag or a commit (default: the remote's HEAD branch).
+	Ref string `json:"ref,omitempty"`
+	// Path is the directory inside the repository (default: its root).
+	Path string `json:"path,omitempty"`
+	// SecretRef names a Secret with credentials for the repository.
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+}
+
+// LocalObjectReference names an object in the App's namespace.
+type LocalObjectReference struct {
+	Name string `json:"name"`
+}
+
+// RenderOptions choose and tune the renderer.
+type RenderOptions struct {
+	// Renderer is plain, kustomize or helm (default: detected).
+	Renderer  string           `json:"renderer,omitempty"`
+	Plain     PlainOptions     `json:"plain,omitempty"`
+	Helm      HelmOptions      `json:"helm,omitempty"`
+	Kustomize KustomizeOptions `json:"kustomize,omitempty"`
+}
+
+// PlainOptions select the files of a plain directory.
+type PlainOptions struct {
+	Recursive bool     `json:"recursive,omitempty"`
+	Include   []string `json:"include,omitempty"`
+	Exclude   []string `json:"exclude,omitempty"`
+}
+
+// HelmOptions are `helm template`'s options.
+type HelmOptions struct {
+	ReleaseName string   `json:"releaseName,omitempty"`
+	ValueFiles  []string `json:"valueFiles,omitempty"`
+	// Values are inline values, merged after the value files.
+	Values      map[string]any `json:"values,omitempty"`
+	Set         []string       `json:"set,omitempty"`
+	SetString   []string       `json:"setString,omitempty"`
+	KubeVersion string         `json:"kubeVersion,omitempty"`
+	APIVersions []string       `json:"apiVersions,omitempty"`
+	SkipCRDs    bool           `json:"skipCRDs,omitempty"`
+}
+
+// KustomizeOptions loosen Kustomize's sandbox.
+type KustomizeOptions struct {
+	AllowRemote bool `json:"allowRemote,omitempty"`
+	AllowHelm   bool `json:"allowHelm,omitempty"`
+}
+
+// Destination is where objects without a namespace go.
+type Destination struct {
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// SyncPolicy says how the App is kept in step.
+type SyncPolicy struct {
+	// Auto applies changes (default true); false only reports OutOfSync.
+	Auto       *bool `json:"auto,omitempty"`
+	Prune      bool  `json:"prune,omitempty"`
+	SelfHeal   bool  `json:"selfHeal,omitempty"`
+	AllowEmpty bool  `json:"allowEmpty,omitempty"`
+	// Force recreates objects whose change hits an immutable field.
+	Force bool `json:"force,omitempty"`
+	// Interval between polls (default 3m).
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// WaitTimeout bounds the wait for health after a sync.
+	WaitTimeout *metav1.Duration `json:"waitTimeout,omitempty"`
+	Retry       *RetryPolicy     `json:"retry,omitempty"`
+}
+
+// RetryPolicy retries failed syncs with exponential backoff.
+type RetryPolicy struct {
+	Limit   int              `json:"limit,omitempty"`
+	Backoff *metav1.Duration `json:"backoff,omitempty"`
+}
+
+// AppStatus is what the controller observed; kstatus-compatible.
+type AppStatus struct {
+	ObservedGeneration    int64              `json:"observedGeneration,omitempty"`
+	Conditions            []metav1.Condition `json:"conditions,omitempty"`
+	LastAttemptedRevision string             `json:"lastAttemptedRevision,omitempty"`
+	LastAppliedRevision   string             `json:"lastAppliedRevision,omitempty"`
+	Sync                  map[string]int     `json:"sync,omitempty"`
+	Health                string             `json:"health,omitempty"`
+	Inventory             string             `json:"inventory,omitempty"`
+}

@@ -1,0 +1,74 @@
+package render
+
+import (
+	"path"
+	"sort"
+	"strings"
+)
+
+// Inputs lists, without rendering, the repository paths a render of src
+// reads: its own directory, the Kustomize bases and components it reaches,
+// and Helm value files. A change under any of them can change the render;
+// a change elsewhere cannot. Paths are slash-separated and relative to the
+// root; directories end in "/".
+func Inputs(src Source, opts Options) ([]string, error) {
+	opts.Limits = opts.Limits.withDefaults()
+	dir := path.Clean("/" + src.Path)[1:]
+	if dir == "" {
+		dir = "."
+	}
+	cfs, err := openCheckout(src.Root, opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	defer cfs.Close()
+	kind := opts.Renderer
+	if kind == Auto {
+		kind = detect(cfs, dir)
+	}
+	set := map[string]bool{asDir(dir): true}
+	switch kind {
+	case Kustomize:
+		seen := map[string]bool{}
+		// Errors (a remote base, say) are the render's to report; the
+		// directories reached so far still count.
+		_ = checkKustomization(cfs, dir, KustomizeOptions{AllowRemote: true, AllowHelm: true}, seen)
+		for d := range seen {
+			set[asDir(d)] = true
+		}
+	case Helm:
+		for _, f := range opts.Helm.ValueFiles {
+			p := path.Join(dir, f)
+			if strings.HasPrefix(f, "/") {
+				p = strings.TrimPrefix(path.Clean(f), "/")
+			}
+			set[p] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func asDir(d string) string {
+	if d == "." {
+		return ""
+	}
+	return d + "/"
+}
+
+// Affected reports whether any changed path falls under one of inputs
+// (as returned by Inputs: "" is the whole repository).
+func Affected(inputs, changed []string) bool {
+	for _, in := range inputs {
+		for _, c := range changed {
+			if in == "" || c == in || (strings.HasSuffix(in, "/") && strings.HasPrefix(c, in)) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -9,19 +9,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/plumbhq/plumb/render"
 )
 
 func obj(t *testing.T, s string) *unstructured.Unstructured {
 	t.Helper()
-	js, err := yaml.YAMLToJSON([]byte(s))
+	u, err := render.ParseObject([]byte(s))
 	if err != nil {
-		t.Fatal(err)
-	}
-	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(js); err != nil {
 		t.Fatal(err)
 	}
 	return u

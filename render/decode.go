@@ -163,3 +163,17 @@ func decodeAll(docs []sourcedDoc) ([][]*unstructured.Unstructured, error) {
 	}
 	return out, nil
 }
+
+// ParseObject decodes one YAML or JSON document into an object, with the
+// number types unstructured objects require. For callers (tests, mostly)
+// that hold a single manifest.
+func ParseObject(data []byte) (*unstructured.Unstructured, error) {
+	objs, err := decodeDocument("object", document{line: 1, data: data})
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) != 1 {
+		return nil, fmt.Errorf("object: %d objects, want one", len(objs))
+	}
+	return objs[0], nil
+}

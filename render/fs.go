@@ -179,6 +179,19 @@ func (k *kustomizeFS) pick(p string) (*checkoutFS, error) {
 	return c, nil
 }
 
+// resolve returns the filesystem holding p and p relative to its root.
+func (k *kustomizeFS) resolve(p string) (*checkoutFS, string, error) {
+	c, err := k.pick(p)
+	if err != nil {
+		return nil, "", err
+	}
+	rel, err := c.rel(p)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, rel, nil
+}
+
 func (k *kustomizeFS) close() {
 	for _, c := range k.clones {
 		c.Close()
@@ -203,11 +216,7 @@ func (k *kustomizeFS) RemoveAll(p string) error {
 }
 
 func (k *kustomizeFS) Open(p string) (filesys.File, error) {
-	c, err := k.pick(p)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := c.rel(p)
+	c, rel, err := k.resolve(p)
 	if err != nil {
 		return nil, err
 	}
@@ -271,11 +280,7 @@ func (c *checkoutFS) absPath(rel string) string {
 // CleanedAbs splits a path into a confirmed directory and a file name, as
 // the on-disk implementation does, but without leaving the root.
 func (k *kustomizeFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
-	c, err := k.pick(p)
-	if err != nil {
-		return "", "", err
-	}
-	rel, err := c.rel(p)
+	c, rel, err := k.resolve(p)
 	if err != nil {
 		return "", "", err
 	}
@@ -290,11 +295,7 @@ func (k *kustomizeFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error)
 }
 
 func (k *kustomizeFS) Glob(pattern string) ([]string, error) {
-	c, err := k.pick(pattern)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := c.rel(pattern)
+	c, rel, err := k.resolve(pattern)
 	if err != nil {
 		return nil, err
 	}
@@ -309,11 +310,7 @@ func (k *kustomizeFS) Glob(pattern string) ([]string, error) {
 }
 
 func (k *kustomizeFS) Walk(p string, fn filepath.WalkFunc) error {
-	c, err := k.pick(p)
-	if err != nil {
-		return err
-	}
-	rel, err := c.rel(p)
+	c, rel, err := k.resolve(p)
 	if err != nil {
 		return err
 	}

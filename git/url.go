@@ -1,0 +1,94 @@
+package git
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// NormalizeURL reduces the spellings of one repository to one key, so a
+// webhook payload's clone URL, HTML URL or SSH address finds the App that
+// names the repository differently: scheme-less scp syntax
+// (git@host:org/repo) becomes ssh://host/org/repo; the host is lowercased;
+// userinfo, query, fragment, a trailing ".git" and slashes are dropped; the
+// default port goes. It returns host/path, without a scheme, since a push to
+// one protocol is a push to all.
+func NormalizeURL(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", fmt.Errorf("empty repository URL")
+	}
+	if !strings.Contains(s, "://") {
+		// scp-like: [user@]host:path (a colon before any slash).
+		colon, slash := strings.Index(s, ":"), strings.Index(s, "/")
+		if colon > 0 && (slash < 0 || colon < slash) {
+			s = "ssh://" + s[:colon] + "/" + strings.TrimPrefix(s[colon+1:], "/")
+		} else {
+			return "", fmt.Errorf("repository URL %q: no scheme and not host:path", Redact(raw))
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("repository URL %q: %w", Redact(raw), err)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("repository URL %q: no host", Redact(raw))
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", fmt.Errorf("repository URL %q: no host", Redact(raw))
+	}
+	if strings.Contains(host, ":") {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return "", fmt.Errorf("repository URL %q: invalid host", Redact(raw))
+		}
+		host = "[" + host + "]" // IPv6
+	}
+	if port := u.Port(); port != "" && !(port == "443" && u.Scheme == "https") && !(port == "80" && u.Scheme == "http") && !(port == "22" && u.Scheme == "ssh") {
+		host += ":" + port
+	}
+	p := strings.Trim(u.Path, "/")
+	p = strings.TrimSuffix(p, ".git")
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", fmt.Errorf("repository URL %q: no repository path", Redact(raw))
+	}
+	if !validHost(host) || strings.IndexFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError }) >= 0 {
+		return "", fmt.Errorf("repository URL %q: invalid characters", Redact(raw))
+	}
+	return host + "/" + p, nil
+}
+
+// validHost accepts DNS names, IPv4 and bracketed IPv6, with a port.
+func validHost(h string) bool {
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:[]_", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Redact removes credentials from a URL for messages: userinfo and query
+// strings (tokens travel in both). Text that is not a URL is returned
+// unchanged.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		if at := strings.Index(raw, "@"); at > 0 && !strings.Contains(raw[:at], "/") && !strings.Contains(raw, "://") {
+			return "redacted" + raw[at:] // scp-like user@host:path
+		}
+		return raw
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	u.Fragment = ""
+	return u.String()
+}

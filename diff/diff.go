@@ -112,7 +112,7 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 	for _, d := range desired {
 		m.Learn(d)
 	}
-	provided := providedBy(desired)
+	prereq := PrerequisitesOf(desired)
 	results := make([]Result, len(desired)+len(prune))
 	var wg gosync.WaitGroup
 	sem := make(chan struct{}, opts.Workers)
@@ -121,7 +121,7 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = one(ctx, c, d, provided, opts, m)
+			results[i] = one(ctx, c, d, prereq, opts, m)
 		}()
 	}
 	wg.Wait()
@@ -136,15 +136,16 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 	return Report{Results: results}
 }
 
-// provided records what the desired set itself creates for its other
+// Prerequisites records what a desired set itself creates for its other
 // objects: CRDs (by group/kind) and Namespaces.
-type provided struct {
+type Prerequisites struct {
 	kinds      map[schema.GroupKind]bool
 	namespaces map[string]bool
 }
 
-func providedBy(desired []*unstructured.Unstructured) provided {
-	p := provided{kinds: map[schema.GroupKind]bool{}, namespaces: map[string]bool{}}
+// PrerequisitesOf collects the CRDs and Namespaces among desired.
+func PrerequisitesOf(desired []*unstructured.Unstructured) Prerequisites {
+	p := Prerequisites{kinds: map[schema.GroupKind]bool{}, namespaces: map[string]bool{}}
 	for _, d := range desired {
 		gk := d.GroupVersionKind().GroupKind()
 		switch {
@@ -159,10 +160,10 @@ func providedBy(desired []*unstructured.Unstructured) provided {
 	return p
 }
 
-// prerequisiteComing reports whether err says a prerequisite is missing
-// (no CRD serves the kind, or the namespace does not exist) that the same
-// sync creates first.
-func (p provided) prerequisiteComing(d *unstructured.Unstructured, err error) bool {
+// Coming reports whether err says a prerequisite of d is missing (no CRD
+// serves the kind, or the namespace does not exist) that the same sync
+// creates first.
+func (p Prerequisites) Coming(d *unstructured.Unstructured, err error) bool {
 	switch {
 	case meta.IsNoMatchError(err):
 		return p.kinds[d.GroupVersionKind().GroupKind()]
@@ -172,7 +173,7 @@ func (p provided) prerequisiteComing(d *unstructured.Unstructured, err error) bo
 	return false
 }
 
-func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, p provided, opts Options, m *Masker) Result {
+func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, p Prerequisites, opts Options, m *Masker) Result {
 	ref := render.RefOf(d)
 	res := Result{Ref: ref}
 	fail := func(what string, err error) Result {
@@ -188,14 +189,14 @@ func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, p provide
 	for attempt := 0; ; attempt++ {
 		var err error
 		live, err = c.Get(ctx, d)
-		if err != nil && !p.prerequisiteComing(d, err) {
+		if err != nil && !p.Coming(d, err) {
 			return fail("get", err)
 		}
 		m.Learn(live)
 		payload := d.DeepCopy()
 		StripIgnored(payload, live, opts.Ignore)
 		predicted, err = c.DryRunApply(ctx, payload)
-		if err != nil && live == nil && p.prerequisiteComing(d, err) {
+		if err != nil && live == nil && p.Coming(d, err) {
 			// Its CRD or namespace comes earlier in the same sync: the server
 			// cannot predict the object yet, so show it as rendered.
 			predicted, err = payload, nil

@@ -181,3 +181,21 @@ spec:
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestMaskPairOddSecrets(t *testing.T) {
+	m := NewMasker()
+	desired := obj(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: |\n  password=hunter2\n")
+	live := obj(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: [1, 2]}\n")
+	other := obj(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {a: [1, 2]}\n")
+	d, _ := m.MaskPair(desired, live)
+	if got := d.Object["stringData"]; got != maskSecret {
+		t.Errorf("non-map stringData = %v, want it hidden", got)
+	}
+	if strings.Contains(m.Scrub("error near password=hunter2"), "hunter2") {
+		t.Error("the text of a non-map stringData was not learned")
+	}
+	l, o := m.MaskPair(live, other) // lists as values: compared, not a panic
+	if l.Object["data"].(map[string]any)["a"] != maskUnchanged || o.Object["data"].(map[string]any)["a"] != maskUnchanged {
+		t.Errorf("list values: %v / %v", l.Object["data"], o.Object["data"])
+	}
+}

@@ -2,6 +2,7 @@ package diff
 
 import (
 	"encoding/base64"
+	"reflect"
 	"sort"
 	"strings"
 	gosync "sync"
@@ -48,6 +49,15 @@ func (m *Masker) Learn(u *unstructured.Unstructured) {
 	add := func(s string) {
 		if len(s) >= 3 { // shorter strings would mask ordinary words
 			m.values = append(m.values, s)
+		}
+	}
+	for _, field := range []string{"data", "stringData"} {
+		if v, ok := u.Object[field].(string); ok {
+			// Not a map: learn the text, and each of its lines.
+			add(v)
+			for _, line := range strings.Split(v, "\n") {
+				add(strings.TrimSpace(line))
+			}
 		}
 	}
 	data, _, _ := unstructured.NestedMap(u.Object, "data")
@@ -121,6 +131,18 @@ func (m *Masker) MaskPair(desired, live *unstructured.Unstructured) (*unstructur
 		return desired, live
 	}
 	for _, field := range []string{"data", "stringData"} {
+		// A field that is not a map (invalid, but a pull request can write
+		// it) cannot be compared key by key: hide it whole.
+		for _, u := range []*unstructured.Unstructured{desired, live} {
+			if u == nil {
+				continue
+			}
+			if v, ok := u.Object[field]; ok {
+				if _, isMap := v.(map[string]any); !isMap {
+					u.Object[field] = maskSecret
+				}
+			}
+		}
 		var dm, lm map[string]any
 		if desired != nil {
 			dm, _, _ = unstructured.NestedMap(desired.Object, field)
@@ -133,7 +155,7 @@ func (m *Masker) MaskPair(desired, live *unstructured.Unstructured) (*unstructur
 			switch {
 			case !inLive:
 				dm[k] = maskSecret
-			case lv == dv:
+			case reflect.DeepEqual(lv, dv):
 				dm[k], lm[k] = maskUnchanged, maskUnchanged
 			default:
 				dm[k], lm[k] = maskChanged, maskBefore

@@ -120,6 +120,14 @@ func (l *Local) Export(ctx context.Context, commit, dir string, maxBytes int64) 
 	if err != nil {
 		return err
 	}
+	// Every write goes through os.Root: a symlink written earlier in the
+	// export (or a case-insensitive filesystem folding names) cannot send a
+	// later file outside dir.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	var written int64
 	return t.Files().ForEach(func(f *object.File) error {
 		if err := ctx.Err(); err != nil {
@@ -132,9 +140,11 @@ func (l *Local) Export(ctx context.Context, commit, dir string, maxBytes int64) 
 		if written > maxBytes {
 			return fmt.Errorf("export %s: %w (%d bytes)", short(commit), ErrTooLarge, maxBytes)
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
+		dst := filepath.FromSlash(f.Name)
+		if d := filepath.Dir(dst); d != "." {
+			if err := root.MkdirAll(d, 0o755); err != nil {
+				return fmt.Errorf("%s: %w", f.Name, err)
+			}
 		}
 		r, err := f.Reader()
 		if err != nil {
@@ -146,13 +156,13 @@ func (l *Local) Export(ctx context.Context, commit, dir string, maxBytes int64) 
 			if err != nil {
 				return err
 			}
-			return os.Symlink(string(target), dst)
+			return root.Symlink(string(target), dst)
 		}
 		perm := os.FileMode(0o644)
 		if f.Mode == filemode.Executable {
 			perm = 0o755
 		}
-		out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
+		out, err := root.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"io/fs"
 	"path"
 	"sort"
 	"strings"
@@ -45,6 +46,19 @@ func Inputs(src Source, opts Options) ([]string, error) {
 			set[p] = true
 		}
 	}
+	// Renders read through in-repository symlinks, so their targets are
+	// inputs too (targets that leave the repository fail the render).
+	dirs := make([]string, 0, len(set))
+	for p := range set {
+		if p == "" || strings.HasSuffix(p, "/") {
+			dirs = append(dirs, p)
+		}
+	}
+	for _, d := range dirs {
+		for _, t := range symlinkTargets(cfs, strings.TrimSuffix(d, "/")) {
+			set[t] = true
+		}
+	}
 	out := make([]string, 0, len(set))
 	for p := range set {
 		out = append(out, p)
@@ -71,4 +85,32 @@ func Affected(inputs, changed []string) bool {
 		}
 	}
 	return false
+}
+
+// symlinkTargets returns the in-repository targets of the symlinks under
+// dir ("" for the root), directories with a trailing "/".
+func symlinkTargets(cfs *checkoutFS, dir string) []string {
+	if dir == "" {
+		dir = "."
+	}
+	var out []string
+	_ = fs.WalkDir(cfs.root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		target, err := cfs.root.Readlink(p)
+		if err != nil || path.IsAbs(target) {
+			return nil
+		}
+		t := path.Join(path.Dir(p), target)
+		if t == ".." || strings.HasPrefix(t, "../") {
+			return nil
+		}
+		if st, err := cfs.stat(t); err == nil && st.IsDir() {
+			t = asDir(t)
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out
 }

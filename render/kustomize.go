@@ -97,6 +97,13 @@ func checkKustomization(cfs *checkoutFS, dir string, ko KustomizeOptions, seen m
 	if len(k.HelmCharts) > 0 && !ko.AllowHelm {
 		return fmt.Errorf("%s: helmCharts: the Helm inflation generator is disabled (enable it with the kustomize AllowHelm option)", file)
 	}
+	// The generator runs the helm binary, which reads the disk directly:
+	// at least its chart home must be inside the repository.
+	if home := k.HelmGlobals; home != nil && home.ChartHome != "" {
+		if h := path.Clean(home.ChartHome); path.IsAbs(h) || h == ".." || strings.HasPrefix(path.Join(dir, h), "..") {
+			return fmt.Errorf("%s: helmGlobals.chartHome %q: %w", file, home.ChartHome, ErrOutsideRepository)
+		}
+	}
 	refs := map[string][]string{
 		"resources": k.Resources, "components": k.Components,
 		"generators": k.Generators, "transformers": k.Transformers, "validators": k.Validators,

@@ -473,3 +473,40 @@ func TestKustomizeRemoteBaseWhenAllowed(t *testing.T) {
 		t.Error("the remote base was not fetched from the git server")
 	}
 }
+
+func TestInputs(t *testing.T) {
+	root := writeRepo(t, map[string]string{
+		"base/kustomization.yaml":         "resources: [cm.yaml]\n",
+		"base/cm.yaml":                    configMap("a"),
+		"components/x/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n",
+		"overlay/kustomization.yaml":      "resources: [../base]\ncomponents: [../components/x]\n",
+		"shared/values-prod.yaml":         "a: 1\n",
+		"chart/Chart.yaml":                chartYAML,
+		"plain/a.yaml":                    "symlink:../shared/real.yaml",
+		"shared/real.yaml":                configMap("b"),
+	})
+	tests := []struct {
+		name string
+		path string
+		opts Options
+		want []string
+	}{
+		{"kustomize bases and components", "overlay", Options{}, []string{"base/", "components/x/", "overlay/"}},
+		{"helm value files", "chart", Options{Helm: HelmOptions{ValueFiles: []string{"/shared/values-prod.yaml", "values.yaml"}}}, []string{"chart/", "chart/values.yaml", "shared/values-prod.yaml"}},
+		{"symlink targets", "plain", Options{}, []string{"plain/", "shared/real.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Inputs(Source{Root: root, Path: tt.path}, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if !Affected([]string{"base/"}, []string{"base/cm.yaml"}) || Affected([]string{"base/"}, []string{"basement/x"}) || !Affected([]string{""}, []string{"x"}) {
+		t.Error("Affected matches paths wrongly")
+	}
+}

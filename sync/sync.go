@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -157,7 +158,7 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 		return nil, err
 	}
 
-	s := &syncer{c: c, opts: opts}
+	s := &syncer{c: c, opts: opts, prereq: diff.PrerequisitesOf(objs)}
 	for i, b := range batches {
 		s.applyBatch(ctx, b)
 		if len(s.changes.Failed()) > 0 {
@@ -175,13 +176,13 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 		}
 	}
 
-	kept, err := s.prune(ctx, prev, objs)
-	if err != nil {
-		return s.changes, err
+	kept, pruneErr := s.prune(ctx, prev, objs)
+	if opts.DryRun || errors.Is(pruneErr, ErrPruneRefused) {
+		return s.changes, pruneErr
 	}
-	if opts.DryRun {
-		return s.changes, nil
-	}
+	// Everything applied: record it, with what prune kept (or failed to
+	// delete), even when some deletions failed, so that the new objects
+	// are known to the next sync.
 	inv := Inventory{App: opts.App}
 	for _, o := range objs {
 		inv.Objects = append(inv.Objects, entryOf(o))
@@ -190,7 +191,7 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 	if err := writeInventory(ctx, c, opts.InventoryNamespace, inv); err != nil {
 		return s.changes, err
 	}
-	return s.changes, nil
+	return s.changes, pruneErr
 }
 
 func failedList(cs ChangeSet) string {
@@ -204,6 +205,7 @@ func failedList(cs ChangeSet) string {
 type syncer struct {
 	c       *Client
 	opts    Options
+	prereq  diff.Prerequisites
 	mu      gosync.Mutex
 	changes ChangeSet
 }
@@ -242,11 +244,19 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 		return ch
 	}
 	live, err := s.c.Get(ctx, o)
-	if err != nil {
+	if err != nil && !(s.opts.DryRun && s.prereq.Coming(o, err)) {
 		return fail("get", err)
 	}
 	payload := o.DeepCopy()
 	diff.StripIgnored(payload, live, s.opts.Ignore)
+	// An ignore rule must never take away the ownership label: prune
+	// would then think the object is not the App's.
+	labels := payload.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[AppLabel] = s.opts.App
+	payload.SetLabels(labels)
 
 	if live != nil && !s.opts.DryRun && hasClientSideManager(live) {
 		// Take over what kubectl's client-side apply owned, so that a field
@@ -268,7 +278,11 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 		apply = s.c.DryRunApply
 	}
 	got, err := apply(ctx, payload)
-	if err != nil && isImmutable(err) {
+	if err != nil && s.opts.DryRun && live == nil && s.prereq.Coming(o, err) {
+		ch.Action, ch.Reason = Created, "would be created after its namespace or CRD"
+		return ch
+	}
+	if err != nil && isImmutable(err) && live != nil {
 		if !s.opts.Force && o.GetAnnotations()[ForceAnnotation] != "true" {
 			return fail("apply", fmt.Errorf("%w (an immutable field changed: sync with --force, or annotate %s: \"true\", to delete and recreate it)", err, ForceAnnotation))
 		}
@@ -403,6 +417,9 @@ func (s *syncer) prune(ctx context.Context, prev Inventory, desired []*unstructu
 		for _, cand := range batches[i].objs {
 			ref := render.RefOf(cand)
 			live, err := s.c.Get(ctx, cand)
+			if meta.IsNoMatchError(err) {
+				continue // its kind is no longer served: nothing left to delete
+			}
 			if err != nil {
 				s.record(Change{Ref: ref, Action: Failed, Error: s.opts.Masker.Scrub(fmt.Sprintf("%s: prune: get: %v", ref, err))})
 				kept = append(kept, entryOf(cand))
@@ -483,6 +500,9 @@ func PruneCandidates(ctx context.Context, c *Client, inventoryNamespace, app str
 			continue
 		}
 		live, err := c.Get(ctx, e.object())
+		if meta.IsNoMatchError(err) {
+			continue // its kind is no longer served
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", e.ref(), err)
 		}

@@ -40,7 +40,7 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 	if f.output != "text" && f.output != "json" && f.output != "markdown" {
 		return fmt.Errorf("--output: unknown format %q (want text, json or markdown)", f.output)
 	}
-	e, err := setup(ctx, g, &f.app, path)
+	e, err := setup(ctx, g, &f.app, path, false)
 	if err != nil {
 		return err
 	}

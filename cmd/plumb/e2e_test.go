@@ -258,6 +258,16 @@ func TestPruneSafety(t *testing.T) {
 	if !e.configMapExists("stays") || !e.configMapExists("keep-annotated") {
 		t.Error("a failed or empty render deleted objects")
 	}
+	// Only an explicit allowEmpty lets an empty render prune.
+	e.mustPlumb(exitOK, "sync", e.dir, "--app", "prune", "--prune", "--allow-empty")
+	if err := wait.PollUntilContextTimeout(e.ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return !e.configMapExists("stays"), nil
+	}); err != nil {
+		t.Errorf("ConfigMap stays not pruned with --allow-empty: %v", err)
+	}
+	if !e.configMapExists("keep-annotated") {
+		t.Error("allow-empty pruned an object annotated plumb.dev/prune: \"false\"")
+	}
 }
 
 // Acceptance 4: a CRD and its custom resources in one sync.
@@ -288,6 +298,10 @@ spec:
 		"widget.yaml": "apiVersion: e2e.plumb.dev/v1\nkind: Widget\nmetadata:\n  name: w1\nspec: {}\n",
 	})
 	e.mustPlumb(exitChanges, "diff", e.dir, "--app", "crd")
+	out := e.mustPlumb(exitOK, "sync", e.dir, "--app", "crd", "--dry-run")
+	if !strings.Contains(out, "2 created") || strings.Contains(e.kubectl("get", "crd", "-o", "name"), "widgets.e2e.plumb.dev") {
+		t.Errorf("dry-run of a first install:\n%s", out)
+	}
 	e.mustPlumb(exitOK, "sync", e.dir, "--app", "crd", "--wait", "--timeout", "1m")
 	if got := e.kubectl("get", "widgets.e2e.plumb.dev", "w1", "-o", "jsonpath={.spec.size}"); got != "3" {
 		t.Errorf("widget spec.size = %q, want the schema default 3", got)

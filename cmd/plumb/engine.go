@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ type engine struct {
 // setup connects to the cluster and renders PATH with the cluster's REST
 // mapper deciding namespace scope. A render error (an empty render included)
 // is returned as is: nothing downstream runs on a partial or empty render.
-func setup(ctx context.Context, g *globalFlags, f *appFlags, path string) (*engine, error) {
+func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowEmpty bool) (*engine, error) {
 	app, err := f.appName(path)
 	if err != nil {
 		return nil, err
@@ -112,7 +113,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string) (*engi
 	opts := f.render.options(ns)
 	opts.Mapper = c.Mapper()
 	res, err := render.Render(ctx, src, opts)
-	if err != nil {
+	if err != nil && !(allowEmpty && errors.Is(err, render.ErrEmptyRender)) {
 		return nil, err
 	}
 	e := &engine{client: c, app: app, ignore: ignore}

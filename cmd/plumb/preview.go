@@ -263,7 +263,7 @@ func appAffected(app v1alpha1.App, baseDir, headDir string, changed []string, ma
 		}
 	}
 	for _, dir := range []string{baseDir, headDir} {
-		inputs, err := render.Inputs(render.Source{Root: dir, Path: app.SourcePath()}, app.RenderOptions())
+		inputs, err := render.Inputs(render.Source{Root: dir, Path: app.SourcePath()}, previewOptions(app))
 		if err != nil || render.Affected(inputs, changed) {
 			return true // when in doubt, render: the report shows any error
 		}
@@ -273,11 +273,21 @@ func appAffected(app v1alpha1.App, baseDir, headDir string, changed []string, ma
 
 var errNoPath = errors.New("the App's path does not exist at this revision")
 
+// previewOptions are the App's render options with the sandbox closed: a
+// pull request can edit its own App manifest, so it may not turn on remote
+// Kustomize bases or the Kustomize Helm generator (which runs helm outside
+// the confined filesystem) in CI.
+func previewOptions(app v1alpha1.App) render.Options {
+	opts := app.RenderOptions()
+	opts.Kustomize = render.KustomizeOptions{}
+	return opts
+}
+
 func renderApp(ctx context.Context, root string, app v1alpha1.App) ([]*unstructured.Unstructured, error) {
 	if st, err := os.Stat(root + "/" + app.SourcePath()); err != nil || !st.IsDir() {
 		return nil, errNoPath
 	}
-	res, err := render.Render(ctx, render.Source{Root: root, Path: app.SourcePath()}, app.RenderOptions())
+	res, err := render.Render(ctx, render.Source{Root: root, Path: app.SourcePath()}, previewOptions(app))
 	if err != nil {
 		return nil, err
 	}

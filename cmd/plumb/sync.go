@@ -58,7 +58,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	if err != nil {
 		return err
 	}
-	e, err := setup(ctx, g, &f.app, path)
+	e, err := setup(ctx, g, &f.app, path, f.allowEmpty)
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,17 @@ test: testenv tools $(GOTESTSUM) ## Run every test, including those against the 
 test-short: $(GOTESTSUM) ## Run the tests that need no control plane
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -short -count=1 ./...
 
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./git:FuzzNormalizeURL ./git:FuzzVerify ./git:FuzzParsePush ./render:FuzzDecodeStream ./diff:FuzzFitMarkdown
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s); findings land in testdata/fuzz as seeds
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo ">> $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
+	done
+
 .PHONY: lint
 lint: ## Check formatting and run go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

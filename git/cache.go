@@ -1,0 +1,271 @@
+package git
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	neturl "net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	gosync "sync"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// Credentials for a repository over HTTPS: a username and password, or a
+// token as the password. They never appear in errors.
+type Credentials struct {
+	Username, Password string
+}
+
+func (c *Credentials) auth() transport.AuthMethod {
+	if c == nil || (c.Username == "" && c.Password == "") {
+		return nil
+	}
+	user := c.Username
+	if user == "" {
+		user = "git" // token-only: most providers accept any user name
+	}
+	return &githttp.BasicAuth{Username: user, Password: c.Password}
+}
+
+// CacheOptions configure a Cache.
+type CacheOptions struct {
+	// Dir holds one bare repository per remote.
+	Dir string
+	// MaxRepoBytes caps the disk a repository may use (default 1 GiB).
+	MaxRepoBytes int64
+}
+
+// Cache keeps one shallow bare clone per remote on local disk, shared by
+// every App of that repository. Polls are cheap: Resolve asks the remote
+// which commit a ref names (ls-remote) and Fetch downloads only when that
+// commit is not already here.
+type Cache struct {
+	opts  CacheOptions
+	mu    gosync.Mutex
+	repos map[string]*cachedRepo
+}
+
+type cachedRepo struct {
+	mu  gosync.Mutex // one fetch at a time per repository
+	dir string
+	url string
+	l   *Local
+}
+
+// NewCache returns a cache rooted at opts.Dir.
+func NewCache(opts CacheOptions) (*Cache, error) {
+	if opts.MaxRepoBytes <= 0 {
+		opts.MaxRepoBytes = 1 << 30
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &Cache{opts: opts, repos: map[string]*cachedRepo{}}, nil
+}
+
+var commitHash = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// Revision is what a ref names on the remote at one moment.
+type Revision struct {
+	// Ref is the full ref name (refs/heads/main, refs/tags/v1); empty when
+	// the App names a commit.
+	Ref string
+	// Commit is the commit hash.
+	Commit string
+}
+
+// Resolve asks the remote (ls-remote) which commit ref names now: a branch,
+// a tag, a full ref name, "" for the remote's default branch, or a full
+// commit hash, which is returned without asking.
+func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials) (Revision, error) {
+	if commitHash.MatchString(ref) {
+		return Revision{Commit: ref}, nil
+	}
+	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: cred.auth()})
+	if err != nil {
+		return Revision{}, fmt.Errorf("%s: ls-remote: %w", Redact(url), scrubErr(err, cred))
+	}
+	byName := map[plumbing.ReferenceName]*plumbing.Reference{}
+	for _, r := range refs {
+		byName[r.Name()] = r
+	}
+	var candidates []plumbing.ReferenceName
+	switch {
+	case ref == "":
+		head, ok := byName[plumbing.HEAD]
+		if !ok || head.Type() != plumbing.SymbolicReference {
+			return Revision{}, fmt.Errorf("%s: the remote names no default branch; set a ref", Redact(url))
+		}
+		candidates = []plumbing.ReferenceName{head.Target()}
+	case strings.HasPrefix(ref, "refs/"):
+		candidates = []plumbing.ReferenceName{plumbing.ReferenceName(ref)}
+	default:
+		candidates = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)}
+	}
+	for _, n := range candidates {
+		r, ok := byName[n]
+		if !ok || r.Type() != plumbing.HashReference {
+			continue
+		}
+		// An annotated tag is listed twice; "^{}" is the commit it tags.
+		if peeled, ok := byName[plumbing.ReferenceName(n.String()+"^{}")]; ok {
+			r = peeled
+		}
+		return Revision{Ref: n.String(), Commit: r.Hash().String()}, nil
+	}
+	return Revision{}, fmt.Errorf("%s: ref %q not found on the remote", Redact(url), ref)
+}
+
+// Fetch makes sure rev's commit is in the cache, downloading nothing when it
+// already is. A branch or tag is fetched shallow and alone, without other
+// tags; a bare commit hash needs the full history of the remote's branches.
+func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Credentials) error {
+	cr, err := c.repo(url)
+	if err != nil {
+		return err
+	}
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if cr.has(rev.Commit) {
+		return nil
+	}
+	opts := &gogit.FetchOptions{RemoteURL: url, Auth: cred.auth(), Tags: gogit.NoTags, Force: true, Depth: 1}
+	if rev.Ref == "" {
+		opts.Depth = 0
+		opts.RefSpecs = []config.RefSpec{"+refs/heads/*:refs/heads/*"}
+	} else {
+		opts.RefSpecs = []config.RefSpec{config.RefSpec("+" + rev.Ref + ":" + rev.Ref)}
+	}
+	err = cr.l.repo.FetchContext(ctx, opts)
+	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+		return fmt.Errorf("%s: fetch %s: %w", Redact(url), rev.Ref, scrubErr(err, cred))
+	}
+	if size := dirSize(cr.dir); size > c.opts.MaxRepoBytes {
+		c.drop(url, cr)
+		return fmt.Errorf("%s: %w: %d bytes on disk, cap %d", Redact(url), ErrTooLarge, size, c.opts.MaxRepoBytes)
+	}
+	if !cr.has(rev.Commit) {
+		return fmt.Errorf("%s: commit %s not found after fetching %s", Redact(url), short(rev.Commit), rev.Ref)
+	}
+	return nil
+}
+
+// Local returns the cached repository of url, for TreeHash and Export.
+func (c *Cache) Local(url string) (*Local, error) {
+	cr, err := c.repo(url)
+	if err != nil {
+		return nil, err
+	}
+	return cr.l, nil
+}
+
+func (c *Cache) repo(url string) (*cachedRepo, error) {
+	key, err := NormalizeURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cr, ok := c.repos[key]; ok {
+		return cr, nil
+	}
+	sum := sha256.Sum256([]byte(key))
+	dir := filepath.Join(c.opts.Dir, hex.EncodeToString(sum[:8]))
+	r, err := gogit.PlainOpen(dir)
+	if errors.Is(err, gogit.ErrRepositoryNotExists) {
+		r, err = gogit.PlainInit(dir, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: cache: %w", Redact(url), err)
+	}
+	// go-git fetches through a configured remote; the URL given to each
+	// fetch overrides it, so the stored one carries no credentials.
+	if _, err := r.Remote("origin"); errors.Is(err, gogit.ErrRemoteNotFound) {
+		if _, err := r.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{withoutUserinfo(url)}}); err != nil {
+			return nil, fmt.Errorf("%s: cache: %w", Redact(url), err)
+		}
+	}
+	cr := &cachedRepo{dir: dir, url: url, l: &Local{repo: r}}
+	c.repos[key] = cr
+	return cr, nil
+}
+
+func (c *Cache) drop(url string, cr *cachedRepo) {
+	key, _ := NormalizeURL(url)
+	c.mu.Lock()
+	delete(c.repos, key)
+	c.mu.Unlock()
+	_ = os.RemoveAll(cr.dir)
+}
+
+func (cr *cachedRepo) has(commit string) bool {
+	_, err := cr.l.repo.CommitObject(plumbing.NewHash(commit))
+	return err == nil
+}
+
+// TreeHash returns the hash of the tree at path in commit ("" or "." for
+// the root): equal hashes mean identical content, so an App whose path's
+// tree did not change needs no new render.
+func (l *Local) TreeHash(commit, path string) (string, error) {
+	t, err := l.tree(commit)
+	if err != nil {
+		return "", err
+	}
+	p := strings.Trim(filepath.ToSlash(path), "/")
+	if p == "" || p == "." {
+		return t.Hash.String(), nil
+	}
+	sub, err := t.Tree(p)
+	if errors.Is(err, object.ErrDirectoryNotFound) {
+		return "", fmt.Errorf("%s: no directory %s at %s", p, p, short(commit))
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s at %s: %w", p, short(commit), err)
+	}
+	return sub.Hash.String(), nil
+}
+
+// scrubErr removes the credentials from an error's text (go-git can quote
+// URLs it was given).
+func scrubErr(err error, cred *Credentials) error {
+	if cred == nil || cred.Password == "" || !strings.Contains(err.Error(), cred.Password) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), cred.Password, "redacted"))
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func withoutUserinfo(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}

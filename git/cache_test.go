@@ -1,0 +1,147 @@
+package git
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/plumbhq/plumb/internal/gittest"
+)
+
+func newCacheFixture(t *testing.T) (*gittest.Server, *gittest.Repo, *Cache) {
+	t.Helper()
+	srv, err := gittest.NewServer(gittest.Options{Username: "plumb", Password: "pa55-w0rd-xyz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	repo, err := srv.CreateRepo("mono")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := NewCache(CacheOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, repo, cache
+}
+
+var goodCred = &Credentials{Username: "plumb", Password: "pa55-w0rd-xyz"}
+
+func TestCacheResolveRefs(t *testing.T) {
+	ctx := context.Background()
+	_, repo, cache := newCacheFixture(t)
+	c1, err := repo.Commit("main", gittest.Files(map[string]string{"a/x.yaml": "1"}), "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := repo.Update("main", gittest.Files(map[string]string{"a/x.yaml": "2"}), nil, "two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Tag("v1", c1); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		ref  string
+		want Revision
+	}{
+		{"main", Revision{Ref: "refs/heads/main", Commit: c2}},
+		{"", Revision{Ref: "refs/heads/main", Commit: c2}},
+		{"v1", Revision{Ref: "refs/tags/v1", Commit: c1}},
+		{"refs/tags/v1", Revision{Ref: "refs/tags/v1", Commit: c1}},
+		{c1, Revision{Commit: c1}},
+	}
+	for _, tt := range tests {
+		t.Run("ref "+tt.ref, func(t *testing.T) {
+			got, err := cache.Resolve(ctx, repo.URL, tt.ref, goodCred)
+			if err != nil || got != tt.want {
+				t.Errorf("Resolve(%q) = %+v, %v; want %+v", tt.ref, got, err, tt.want)
+			}
+		})
+	}
+	if _, err := cache.Resolve(ctx, repo.URL, "nope", goodCred); err == nil || !strings.Contains(err.Error(), `ref "nope" not found`) {
+		t.Errorf("unknown ref: %v", err)
+	}
+	_, err = cache.Resolve(ctx, strings.Replace(repo.URL, "http://", "http://plumb:pa55-w0rd-xyz@", 1), "main", &Credentials{Username: "plumb", Password: "wrong-pass"})
+	if err == nil || strings.Contains(err.Error(), "pa55-w0rd-xyz") || strings.Contains(err.Error(), "wrong-pass") {
+		t.Errorf("bad credentials: err %v (must fail without showing a password)", err)
+	}
+}
+
+func TestCacheFetchesOnlyWhatChanged(t *testing.T) {
+	ctx := context.Background()
+	srv, repo, cache := newCacheFixture(t)
+	if _, err := repo.Commit("main", gittest.Files(map[string]string{"apps/a/cm.yaml": "a1", "apps/b/cm.yaml": "b1"}), "one"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Update("main", gittest.Files(map[string]string{"apps/a/cm.yaml": "a2"}), nil, "two"); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := cache.Resolve(ctx, repo.URL, "main", goodCred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Fetch(ctx, repo.URL, rev, goodCred); err != nil {
+		t.Fatal(err)
+	}
+	l, err := cache.Local(repo.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := l.repo.CommitObject(plumbing.NewHash(rev.Commit))
+	if _, err := l.repo.CommitObject(head.ParentHashes[0]); err == nil {
+		t.Error("the fetch was not shallow: the parent commit is in the cache")
+	}
+	before := srv.Requests()
+	if err := cache.Fetch(ctx, repo.URL, rev, goodCred); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests() - before; n != 0 {
+		t.Errorf("fetching a commit already cached made %d requests", n)
+	}
+	treeA, _ := l.TreeHash(rev.Commit, "apps/a")
+	treeB, _ := l.TreeHash(rev.Commit, "apps/b")
+
+	// A commit that touches only b.
+	if _, err := repo.Update("main", gittest.Files(map[string]string{"apps/b/cm.yaml": "b2"}), nil, "three"); err != nil {
+		t.Fatal(err)
+	}
+	rev2, err := cache.Resolve(ctx, repo.URL, "main", goodCred)
+	if err != nil || rev2.Commit == rev.Commit {
+		t.Fatalf("resolve after a push: %+v, %v", rev2, err)
+	}
+	if err := cache.Fetch(ctx, repo.URL, rev2, goodCred); err != nil {
+		t.Fatal(err)
+	}
+	treeA2, _ := l.TreeHash(rev2.Commit, "apps/a")
+	treeB2, _ := l.TreeHash(rev2.Commit, "apps/b")
+	if treeA2 != treeA || treeB2 == treeB {
+		t.Errorf("tree hashes: a %s->%s (want same), b %s->%s (want changed)", treeA, treeA2, treeB, treeB2)
+	}
+	if _, err := l.TreeHash(rev2.Commit, "apps/none"); err == nil {
+		t.Error("tree hash of a missing path")
+	}
+}
+
+func TestCacheSizeCap(t *testing.T) {
+	ctx := context.Background()
+	_, repo, _ := newCacheFixture(t)
+	if _, err := repo.Commit("main", gittest.Files(map[string]string{"big.txt": strings.Repeat("incompressible? no, but big enough ", 2000)}), "big"); err != nil {
+		t.Fatal(err)
+	}
+	cache, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxRepoBytes: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := cache.Resolve(ctx, repo.URL, "main", goodCred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Fetch(ctx, repo.URL, rev, goodCred); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("fetch over the cap: %v", err)
+	}
+}

@@ -39,6 +39,9 @@ HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0
 HELM_KEY := $(shell (cat $(TOOLS)/helm/go.mod $(TOOLS)/helm/go.sum; echo '$(HELM_LDFLAGS)') | sha256sum | cut -c1-16)
 HELM := $(CACHE)/tools/helm/$(HELM_KEY)/helm
 export PLUMB_HELM := $(HELM)
+CONTROLLER_GEN_KEY := $(shell cat $(TOOLS)/controller-gen/go.mod $(TOOLS)/controller-gen/go.sum | sha256sum | cut -c1-16)
+CONTROLLER_GEN := $(CACHE)/tools/controller-gen/$(CONTROLLER_GEN_KEY)/controller-gen
+export PLUMB_CONTROLLER_GEN := $(CONTROLLER_GEN)
 GOTESTSUM_KEY := $(shell cat $(TOOLS)/gotestsum/go.mod $(TOOLS)/gotestsum/go.sum | sha256sum | cut -c1-16)
 GOTESTSUM := $(CACHE)/tools/$(GOTESTSUM_KEY)/gotestsum
 
@@ -75,8 +78,19 @@ $(TESTENV)/kwok:
 # kwok's own Stage sets that make nodes Ready and pods Running and Ready,
 # taken from the pinned kwok module.
 .PHONY: tools
-tools: $(HELM) ## Build the reference tools (helm) the parity tests compare against
+tools: $(HELM) $(CONTROLLER_GEN) ## Build the tools the tests use (helm for parity, controller-gen for the CRD)
 	@ln -sfn $(HELM_KEY) $(CACHE)/tools/helm/current
+	@ln -sfn $(CONTROLLER_GEN_KEY) $(CACHE)/tools/controller-gen/current
+
+$(CONTROLLER_GEN):
+	@mkdir -p $(dir $@)
+	@echo ">> building controller-gen (sigs.k8s.io/controller-tools) into $(dir $@)"
+	cd $(TOOLS)/controller-gen && $(GO) build -trimpath -ldflags='-s -w' -o $@.tmp sigs.k8s.io/controller-tools/cmd/controller-gen && mv $@.tmp $@
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Regenerate deep-copy methods and the App CRD (examples/install) from api/
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=examples/install
 
 $(HELM):
 	@mkdir -p $(dir $@)

@@ -4,4 +4,6 @@
 //
 // It holds types and their parsing, no behaviour: render, diff and sync
 // options are converted where they are used.
+// +kubebuilder:object:generate=true
+// +groupName=plumb.dev
 package v1alpha1

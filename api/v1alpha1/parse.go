@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/render"
 )
 
@@ -55,12 +57,36 @@ func (a *App) Validate() error {
 	if p := path.Clean(a.Spec.Source.Path); path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
 		return fmt.Errorf("spec.source.path %q: must be relative and inside the repository", a.Spec.Source.Path)
 	}
-	for _, ig := range a.Spec.IgnoreDifferences {
+	for _, ig := range a.IgnoreRules() {
 		if err := ig.Validate(); err != nil {
 			return fmt.Errorf("spec.ignoreDifferences: %w", err)
 		}
 	}
+	if _, err := a.helmValues(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// IgnoreRules converts the App's ignoreDifferences for diff and sync.
+func (a *App) IgnoreRules() []diff.IgnoreDifference {
+	out := make([]diff.IgnoreDifference, len(a.Spec.IgnoreDifferences))
+	for i, ig := range a.Spec.IgnoreDifferences {
+		out[i] = diff.IgnoreDifference(ig)
+	}
+	return out
+}
+
+func (a *App) helmValues() (map[string]any, error) {
+	v := a.Spec.Render.Helm.Values
+	if v == nil || len(v.Raw) == 0 {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(v.Raw, &m); err != nil {
+		return nil, fmt.Errorf("spec.render.helm.values: must be an object: %w", err)
+	}
+	return m, nil
 }
 
 // SourcePath is the App's path inside the repository, cleaned, "." for the root.
@@ -75,6 +101,7 @@ func (a *App) SourcePath() string {
 // RenderOptions converts the App's options for render.
 func (a *App) RenderOptions() render.Options {
 	r := a.Spec.Render
+	values, _ := a.helmValues() // checked by Validate
 	release := r.Helm.ReleaseName
 	if release == "" {
 		release = a.Name
@@ -84,7 +111,7 @@ func (a *App) RenderOptions() render.Options {
 		Namespace: a.Spec.Destination.Namespace,
 		Plain:     render.PlainOptions{Recursive: r.Plain.Recursive, Include: r.Plain.Include, Exclude: r.Plain.Exclude},
 		Helm: render.HelmOptions{
-			ReleaseName: release, ValueFiles: r.Helm.ValueFiles, Values: r.Helm.Values,
+			ReleaseName: release, ValueFiles: r.Helm.ValueFiles, Values: values,
 			Set: r.Helm.Set, SetString: r.Helm.SetString, KubeVersion: r.Helm.KubeVersion,
 			APIVersions: r.Helm.APIVersions, SkipCRDs: r.Helm.SkipCRDs,
 		},

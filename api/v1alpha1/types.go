@@ -2,8 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/plumbhq/plumb/diff"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Group, Version and Kind of the App API.
@@ -17,6 +16,16 @@ const (
 const APIVersion = Group + "/" + Version
 
 // App is one application kept in step with a path of a Git repository.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=apps,scope=Namespaced,categories=plumb
+// +kubebuilder:printcolumn:name="Repo",type=string,JSONPath=".spec.source.repoURL"
+// +kubebuilder:printcolumn:name="Path",type=string,JSONPath=".spec.source.path"
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=".status.lastAppliedRevision"
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=".status.syncStatus"
+// +kubebuilder:printcolumn:name="Health",type=string,JSONPath=".status.health"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type App struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -24,17 +33,40 @@ type App struct {
 	Status            AppStatus `json:"status,omitempty"`
 }
 
+// AppList is a list of Apps.
+//
+// +kubebuilder:object:root=true
+type AppList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []App `json:"items"`
+}
+
 // AppSpec is what the App wants.
 type AppSpec struct {
-	Source            Source                  `json:"source"`
-	Render            RenderOptions           `json:"render,omitempty"`
-	Destination       Destination             `json:"destination,omitempty"`
-	SyncPolicy        SyncPolicy              `json:"syncPolicy,omitempty"`
-	IgnoreDifferences []diff.IgnoreDifference `json:"ignoreDifferences,omitempty"`
+	Source            Source             `json:"source"`
+	Render            RenderOptions      `json:"render,omitempty"`
+	Destination       Destination        `json:"destination,omitempty"`
+	SyncPolicy        SyncPolicy         `json:"syncPolicy,omitempty"`
+	IgnoreDifferences []IgnoreDifference `json:"ignoreDifferences,omitempty"`
+}
+
+// IgnoreDifference leaves fields of matching objects alone: they are
+// neither compared nor applied. Empty selector fields match everything.
+type IgnoreDifference struct {
+	Group     string `json:"group,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	// JSONPointers are RFC 6901 pointers such as /spec/replicas.
+	JSONPointers []string `json:"jsonPointers,omitempty"`
+	// ManagedFieldsManagers leaves alone every field these managers own.
+	ManagedFieldsManagers []string `json:"managedFieldsManagers,omitempty"`
 }
 
 // Source is where the App's manifests live.
 type Source struct {
+	// +kubebuilder:validation:MinLength=1
 	RepoURL string `json:"repoURL"`
 	// Ref is a branch, a tag or a commit (default: the remote's HEAD branch).
 	Ref string `json:"ref,omitempty"`
@@ -52,6 +84,7 @@ type LocalObjectReference struct {
 // RenderOptions choose and tune the renderer.
 type RenderOptions struct {
 	// Renderer is plain, kustomize or helm (default: detected).
+	// +kubebuilder:validation:Enum="";plain;kustomize;helm
 	Renderer  string           `json:"renderer,omitempty"`
 	Plain     PlainOptions     `json:"plain,omitempty"`
 	Helm      HelmOptions      `json:"helm,omitempty"`
@@ -70,12 +103,14 @@ type HelmOptions struct {
 	ReleaseName string   `json:"releaseName,omitempty"`
 	ValueFiles  []string `json:"valueFiles,omitempty"`
 	// Values are inline values, merged after the value files.
-	Values      map[string]any `json:"values,omitempty"`
-	Set         []string       `json:"set,omitempty"`
-	SetString   []string       `json:"setString,omitempty"`
-	KubeVersion string         `json:"kubeVersion,omitempty"`
-	APIVersions []string       `json:"apiVersions,omitempty"`
-	SkipCRDs    bool           `json:"skipCRDs,omitempty"`
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Values      *runtime.RawExtension `json:"values,omitempty"`
+	Set         []string              `json:"set,omitempty"`
+	SetString   []string              `json:"setString,omitempty"`
+	KubeVersion string                `json:"kubeVersion,omitempty"`
+	APIVersions []string              `json:"apiVersions,omitempty"`
+	SkipCRDs    bool                  `json:"skipCRDs,omitempty"`
 }
 
 // KustomizeOptions loosen Kustomize's sandbox.
@@ -117,7 +152,9 @@ type AppStatus struct {
 	Conditions            []metav1.Condition `json:"conditions,omitempty"`
 	LastAttemptedRevision string             `json:"lastAttemptedRevision,omitempty"`
 	LastAppliedRevision   string             `json:"lastAppliedRevision,omitempty"`
-	Sync                  map[string]int     `json:"sync,omitempty"`
-	Health                string             `json:"health,omitempty"`
-	Inventory             string             `json:"inventory,omitempty"`
+	// SyncStatus is Synced, OutOfSync or Unknown.
+	SyncStatus string         `json:"syncStatus,omitempty"`
+	Sync       map[string]int `json:"sync,omitempty"`
+	Health     string         `json:"health,omitempty"`
+	Inventory  string         `json:"inventory,omitempty"`
 }

@@ -453,3 +453,31 @@ func TestPreviewLive(t *testing.T) {
 		t.Errorf("live diff = %+v", live)
 	}
 }
+
+// The App CRD installs (synced by plumb itself) and kubectl shows its
+// printer columns for an App.
+func TestAppCRDInstallsWithColumns(t *testing.T) {
+	e := newE2E(t, "crd-install")
+	install := filepath.Join(repoRootDir(t), "examples", "install")
+	e.mustPlumb(exitOK, "sync", install, "--app", "plumb-install", "--wait", "--timeout", "1m")
+	e.write(map[string]string{"app.yaml": appManifest("guestbook", "apps/guestbook", "  render:\n    helm:\n      values: {replicaCount: 2}\n")})
+	e.kubectl("apply", "--server-side", "-f", filepath.Join(e.dir, "app.yaml"))
+	out := e.kubectl("get", "apps.plumb.dev")
+	for _, col := range []string{"REPO", "PATH", "REVISION", "SYNCED", "HEALTH", "AGE", "guestbook", "https://git.example.com/gitops.git"} {
+		if !strings.Contains(out, col) {
+			t.Errorf("kubectl get apps.plumb.dev lacks %q:\n%s", col, out)
+		}
+	}
+	if got := e.kubectl("get", "apps.plumb.dev", "guestbook", "-o", "jsonpath={.spec.render.helm.values.replicaCount}"); got != "2" {
+		t.Errorf("helm values not preserved by the schema: %q", got)
+	}
+}
+
+func repoRootDir(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(wd, "..", "..")
+}

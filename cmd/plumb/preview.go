@@ -181,7 +181,7 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 			if err != nil {
 				ap.LiveError = opts.Masker.Scrub(err.Error())
 			} else {
-				live := diff.Compute(ctx, client, desired, prune, diff.Options{Ignore: app.Spec.IgnoreDifferences, Masker: opts.Masker, Normalize: opts.Normalize})
+				live := diff.Compute(ctx, client, desired, prune, diff.Options{Ignore: app.IgnoreRules(), Masker: opts.Masker, Normalize: opts.Normalize})
 				ap.Live = &live
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -20,24 +21,70 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// Credentials for a repository over HTTPS: a username and password, or a
-// token as the password. They never appear in errors.
+// Credentials for a repository: over HTTPS a username and password (or a
+// token as the password); over SSH a private key and the known_hosts lines
+// the server's key must match (required: an unknown or changed host key is
+// refused). They never appear in errors.
 type Credentials struct {
 	Username, Password string
+	SSHPrivateKey      []byte
+	KnownHosts         []byte
 }
 
-func (c *Credentials) auth() transport.AuthMethod {
-	if c == nil || (c.Username == "" && c.Password == "") {
-		return nil
+// ErrHostKey is returned when an SSH server's key is unknown or wrong.
+var ErrHostKey = errors.New("SSH host key not in known_hosts")
+
+// authFor builds the transport auth for cred; for SSH it writes the
+// known_hosts lines to a content-addressed private file in the cache (the
+// knownhosts package reads files), so cred itself is never modified.
+func (c *Cache) authFor(cred *Credentials) (transport.AuthMethod, error) {
+	if cred == nil || (cred.Username == "" && cred.Password == "" && len(cred.SSHPrivateKey) == 0) {
+		return nil, nil
 	}
+	if len(cred.SSHPrivateKey) == 0 {
+		user := cred.Username
+		if user == "" {
+			user = "git" // token-only: most providers accept any user name
+		}
+		return &githttp.BasicAuth{Username: user, Password: cred.Password}, nil
+	}
+	if len(cred.KnownHosts) == 0 {
+		return nil, fmt.Errorf("%w: known_hosts is required for SSH", ErrHostKey)
+	}
+	sum := sha256.Sum256(cred.KnownHosts)
+	file := filepath.Join(c.opts.Dir, "known_hosts-"+hex.EncodeToString(sum[:8]))
+	if err := os.WriteFile(file, cred.KnownHosts, 0o600); err != nil {
+		return nil, fmt.Errorf("known_hosts: %w", err)
+	}
+	return sshAuth(cred, file)
+}
+
+func sshAuth(c *Credentials, knownHostsFile string) (transport.AuthMethod, error) {
 	user := c.Username
 	if user == "" {
-		user = "git" // token-only: most providers accept any user name
+		user = "git"
 	}
-	return &githttp.BasicAuth{Username: user, Password: c.Password}
+	keys, err := gitssh.NewPublicKeys(user, c.SSHPrivateKey, "")
+	if err != nil {
+		return nil, fmt.Errorf("SSH private key: %w", err)
+	}
+	cb, err := knownhosts.New(knownHostsFile)
+	if err != nil {
+		return nil, fmt.Errorf("known_hosts: %w", err)
+	}
+	keys.HostKeyCallback = func(host string, remote net.Addr, key ssh.PublicKey) error {
+		if err := cb(host, remote, key); err != nil {
+			return fmt.Errorf("%w: %s presented %s %s: %v", ErrHostKey, host, key.Type(), ssh.FingerprintSHA256(key), err)
+		}
+		return nil
+	}
+	return keys, nil
 }
 
 // CacheOptions configure a Cache.
@@ -94,8 +141,12 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials)
 	if commitHash.MatchString(ref) {
 		return Revision{Commit: ref}, nil
 	}
+	auth, err := c.authFor(cred)
+	if err != nil {
+		return Revision{}, fmt.Errorf("%s: %w", Redact(url), err)
+	}
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
-	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: cred.auth()})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
 	if err != nil {
 		return Revision{}, fmt.Errorf("%s: ls-remote: %w", Redact(url), scrubErr(err, cred))
 	}
@@ -138,12 +189,16 @@ func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Crede
 	if err != nil {
 		return err
 	}
+	auth, err := c.authFor(cred)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Redact(url), err)
+	}
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
 	if cr.has(rev.Commit) {
 		return nil
 	}
-	opts := &gogit.FetchOptions{RemoteURL: url, Auth: cred.auth(), Tags: gogit.NoTags, Force: true, Depth: 1}
+	opts := &gogit.FetchOptions{RemoteURL: url, Auth: auth, Tags: gogit.NoTags, Force: true, Depth: 1}
 	if rev.Ref == "" {
 		opts.Depth = 0
 		opts.RefSpecs = []config.RefSpec{"+refs/heads/*:refs/heads/*"}

@@ -2,11 +2,15 @@ package git
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/plumbhq/plumb/internal/gittest"
 )
@@ -143,5 +147,53 @@ func TestCacheSizeCap(t *testing.T) {
 	}
 	if err := cache.Fetch(ctx, repo.URL, rev, goodCred); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("fetch over the cap: %v", err)
+	}
+}
+
+func TestCacheOverSSHWithKnownHosts(t *testing.T) {
+	ctx := context.Background()
+	srv, repo, cache := newCacheFixture(t)
+	c1, err := repo.Commit("main", gittest.Files(map[string]string{"apps/a/cm.yaml": "a1"}), "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, clientKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := ssh.MarshalPrivateKey(clientKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshSrv, err := srv.ServeSSH(signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sshSrv.Close()
+	url := "ssh://git@" + sshSrv.Addr + "/mono.git"
+	cred := &Credentials{SSHPrivateKey: pem.EncodeToMemory(pemKey), KnownHosts: sshSrv.KnownHosts()}
+
+	rev, err := cache.Resolve(ctx, url, "main", cred)
+	if err != nil || rev.Commit != c1 {
+		t.Fatalf("resolve over SSH: %+v, %v", rev, err)
+	}
+	if err := cache.Fetch(ctx, url, rev, cred); err != nil {
+		t.Fatalf("fetch over SSH: %v", err)
+	}
+
+	// A different host key under the same name is refused, clearly.
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	otherPub, _ := ssh.NewPublicKey(other)
+	host := strings.SplitN(string(sshSrv.KnownHosts()), " ", 2)[0]
+	wrong := &Credentials{SSHPrivateKey: cred.SSHPrivateKey, KnownHosts: []byte(host + " " + string(ssh.MarshalAuthorizedKey(otherPub)))}
+	if _, err := cache.Resolve(ctx, url, "main", wrong); !errors.Is(err, ErrHostKey) || !strings.Contains(err.Error(), "SHA256:") {
+		t.Errorf("wrong host key: %v, want ErrHostKey with the presented fingerprint", err)
+	}
+	if _, err := cache.Resolve(ctx, url, "main", &Credentials{SSHPrivateKey: cred.SSHPrivateKey}); !errors.Is(err, ErrHostKey) {
+		t.Errorf("no known_hosts: %v, want ErrHostKey", err)
 	}
 }

@@ -53,6 +53,9 @@ type AppSpec struct {
 
 // IgnoreDifference leaves fields of matching objects alone: they are
 // neither compared nor applied. Empty selector fields match everything.
+// It mirrors diff.IgnoreDifference field for field, so that the API does not
+// depend on engine types while IgnoreRules converts with a plain type
+// conversion, which stops compiling if the two ever drift apart.
 type IgnoreDifference struct {
 	Group     string `json:"group,omitempty"`
 	Kind      string `json:"kind,omitempty"`

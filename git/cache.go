@@ -59,8 +59,19 @@ func (c *Cache) authFor(cred *Credentials) (transport.AuthMethod, error) {
 	}
 	sum := sha256.Sum256(cred.KnownHosts)
 	file := filepath.Join(c.opts.Dir, "known_hosts-"+hex.EncodeToString(sum[:8]))
-	if err := os.WriteFile(file, cred.KnownHosts, 0o600); err != nil {
-		return nil, fmt.Errorf("known_hosts: %w", err)
+	if _, err := os.Stat(file); err != nil {
+		// Content-addressed, written once by rename: readers never see a
+		// partly written file.
+		tmp, err := os.CreateTemp(c.opts.Dir, "known_hosts-*.tmp")
+		if err != nil {
+			return nil, fmt.Errorf("known_hosts: %w", err)
+		}
+		_, werr := tmp.Write(cred.KnownHosts)
+		cerr := tmp.Close()
+		if err := errors.Join(werr, cerr, os.Rename(tmp.Name(), file)); err != nil {
+			os.Remove(tmp.Name())
+			return nil, fmt.Errorf("known_hosts: %w", err)
+		}
 	}
 	return sshAuth(cred, file)
 }
@@ -137,18 +148,22 @@ type Revision struct {
 // Resolve asks the remote (ls-remote) which commit ref names now: a branch,
 // a tag, a full ref name, "" for the remote's default branch, or a full
 // commit hash, which is returned without asking.
+//
+// The remote is asked even for a commit hash: the cache is shared by every
+// App of a repository, and an App must not reach cached content with
+// credentials that the remote would refuse.
 func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials) (Revision, error) {
-	if commitHash.MatchString(ref) {
-		return Revision{Commit: ref}, nil
-	}
 	auth, err := c.authFor(cred)
 	if err != nil {
 		return Revision{}, fmt.Errorf("%s: %w", Redact(url), err)
 	}
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
-	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth, PeelingOption: gogit.AppendPeeled})
 	if err != nil {
 		return Revision{}, fmt.Errorf("%s: ls-remote: %w", Redact(url), scrubErr(err, cred))
+	}
+	if commitHash.MatchString(ref) {
+		return Revision{Commit: ref}, nil
 	}
 	byName := map[plumbing.ReferenceName]*plumbing.Reference{}
 	for _, r := range refs {
@@ -165,7 +180,8 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials)
 	case strings.HasPrefix(ref, "refs/"):
 		candidates = []plumbing.ReferenceName{plumbing.ReferenceName(ref)}
 	default:
-		candidates = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)}
+		// As git rev-parse: a tag wins over a branch of the same name.
+		candidates = []plumbing.ReferenceName{plumbing.NewTagReferenceName(ref), plumbing.NewBranchReferenceName(ref)}
 	}
 	for _, n := range candidates {
 		r, ok := byName[n]
@@ -259,12 +275,18 @@ func (c *Cache) repo(url string) (*cachedRepo, error) {
 	return cr, nil
 }
 
+// drop forgets an oversized repository. Its directory is renamed away
+// first, so a new entry for the same URL starts from an empty directory
+// while anyone still holding the old one sees it disappear whole.
 func (c *Cache) drop(url string, cr *cachedRepo) {
 	key, _ := NormalizeURL(url)
 	c.mu.Lock()
 	delete(c.repos, key)
 	c.mu.Unlock()
-	_ = os.RemoveAll(cr.dir)
+	gone := cr.dir + ".removed"
+	if err := os.Rename(cr.dir, gone); err == nil {
+		_ = os.RemoveAll(gone)
+	}
 }
 
 func (cr *cachedRepo) has(commit string) bool {
@@ -273,14 +295,15 @@ func (cr *cachedRepo) has(commit string) bool {
 }
 
 // TreeHash returns the hash of the tree at path in commit ("" or "." for
-// the root): equal hashes mean identical content, so an App whose path's
-// tree did not change needs no new render.
+// the root): equal hashes mean identical content under path. An App reads
+// more than its path (Kustomize bases, value files: render.Inputs), so a
+// render cache must key on the hashes of all its inputs.
 func (l *Local) TreeHash(commit, path string) (string, error) {
 	t, err := l.tree(commit)
 	if err != nil {
 		return "", err
 	}
-	p := strings.Trim(filepath.ToSlash(path), "/")
+	p := strings.Trim(filepath.ToSlash(filepath.Clean(path)), "/")
 	if p == "" || p == "." {
 		return t.Hash.String(), nil
 	}
@@ -317,9 +340,9 @@ func dirSize(dir string) int64 {
 }
 
 func withoutUserinfo(raw string) string {
-	u, err := neturl.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	u, err := neturl.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return redactUnparsable(raw)
 	}
 	u.User = nil
 	return u.String()

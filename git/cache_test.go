@@ -49,6 +49,9 @@ func TestCacheResolveRefs(t *testing.T) {
 	if err := repo.Tag("v1", c1); err != nil {
 		t.Fatal(err)
 	}
+	if err := repo.AnnotatedTag("v2", c1, "release v2"); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		ref  string
 		want Revision
@@ -57,6 +60,7 @@ func TestCacheResolveRefs(t *testing.T) {
 		{"", Revision{Ref: "refs/heads/main", Commit: c2}},
 		{"v1", Revision{Ref: "refs/tags/v1", Commit: c1}},
 		{"refs/tags/v1", Revision{Ref: "refs/tags/v1", Commit: c1}},
+		{"v2", Revision{Ref: "refs/tags/v2", Commit: c1}},
 		{c1, Revision{Commit: c1}},
 	}
 	for _, tt := range tests {
@@ -66,6 +70,14 @@ func TestCacheResolveRefs(t *testing.T) {
 				t.Errorf("Resolve(%q) = %+v, %v; want %+v", tt.ref, got, err, tt.want)
 			}
 		})
+	}
+	// An annotated tag's commit can be fetched.
+	if rev, err := cache.Resolve(ctx, repo.URL, "v2", goodCred); err != nil || cache.Fetch(ctx, repo.URL, rev, goodCred) != nil {
+		t.Errorf("annotated tag: %+v, %v", rev, err)
+	}
+	// A commit hash is still checked against the remote's access control.
+	if _, err := cache.Resolve(ctx, repo.URL, c1, &Credentials{Username: "plumb", Password: "wrong"}); err == nil {
+		t.Error("a commit hash resolved with credentials the remote refuses")
 	}
 	if _, err := cache.Resolve(ctx, repo.URL, "nope", goodCred); err == nil || !strings.Contains(err.Error(), `ref "nope" not found`) {
 		t.Errorf("unknown ref: %v", err)

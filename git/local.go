@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	gogit "github.com/go-git/go-git/v5"
@@ -133,7 +134,7 @@ func (l *Local) Export(ctx context.Context, commit, dir string, maxBytes int64) 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if strings.Contains(f.Name, "..") || filepath.IsAbs(f.Name) {
+		if slices.Contains(strings.Split(f.Name, "/"), "..") || filepath.IsAbs(f.Name) {
 			return fmt.Errorf("%s: unsafe path in tree", f.Name)
 		}
 		written += f.Size

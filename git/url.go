@@ -32,7 +32,9 @@ func NormalizeURL(raw string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("repository URL %q: %w", Redact(raw), err)
+		// Not the parser's message: it quotes parts of the URL, and a
+		// password with a "#" or ":" is exactly what fails to parse.
+		return "", fmt.Errorf("repository URL %q: not a valid URL", Redact(raw))
 	}
 	if u.Host == "" {
 		return "", fmt.Errorf("repository URL %q: no host", Redact(raw))
@@ -77,7 +79,10 @@ func validHost(h string) bool {
 // unchanged.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	if err != nil {
+		return redactUnparsable(raw)
+	}
+	if u.Host == "" {
 		if at := strings.Index(raw, "@"); at > 0 && !strings.Contains(raw[:at], "/") && !strings.Contains(raw, "://") {
 			return "redacted" + raw[at:] // scp-like user@host:path
 		}
@@ -91,4 +96,27 @@ func Redact(raw string) string {
 	}
 	u.Fragment = ""
 	return u.String()
+}
+
+// redactUnparsable hides what could be userinfo in text url.Parse refused:
+// everything between "://" and the last "@" before the path.
+func redactUnparsable(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		if at := strings.Index(raw, "@"); at > 0 && !strings.Contains(raw[:at], "/") {
+			return "redacted" + raw[at:] // scp-like user@host:path
+		}
+		return raw
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		authority = "redacted" + authority[at:]
+	}
+	if q := strings.IndexAny(path, "?#"); q >= 0 {
+		path = path[:q]
+	}
+	if path != "" {
+		return scheme + "://" + authority + "/" + path
+	}
+	return scheme + "://" + authority
 }

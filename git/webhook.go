@@ -167,6 +167,9 @@ func ParsePush(p Provider, body []byte) (Push, error) {
 	if len(pl.Commits) > 0 && len(pl.Commits) < 20 {
 		files := map[string]bool{}
 		for _, c := range pl.Commits {
+			if len(c.Added)+len(c.Modified)+len(c.Removed) == 0 {
+				return push, nil // a merge (or a truncated list): files unknown
+			}
 			for _, list := range [][]string{c.Added, c.Modified, c.Removed} {
 				for _, f := range list {
 					if !files[f] {

@@ -118,15 +118,19 @@ func TestNormalizeURL(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "just-a-name", "https://", "https://host/", "file:///etc/passwd"} {
-		if got, err := NormalizeURL(bad); err == nil {
+	for _, bad := range []string{"", "just-a-name", "https://", "https://host/", "file:///etc/passwd", "https://bot:s3cr#et@host/r"} {
+		got, err := NormalizeURL(bad)
+		if err == nil {
 			t.Errorf("NormalizeURL(%q) = %q, want an error", bad, got)
+		} else if strings.Contains(err.Error(), "s3cr") {
+			t.Errorf("NormalizeURL error leaks a password: %v", err)
 		}
 	}
 }
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
+		"https://bot:ab#cd@host/r":                   "https://redacted@host/r",
 		"https://user:ghp_token@github.com/o/r.git":  "https://redacted@github.com/o/r.git",
 		"https://github.com/o/r.git?private_token=x": "https://github.com/o/r.git?redacted",
 		"git@github.com:o/r.git":                     "redacted@github.com:o/r.git",

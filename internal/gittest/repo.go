@@ -155,6 +155,15 @@ func (r *Repo) Tag(name, commit string) error {
 	return r.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewTagReferenceName(name), plumbing.NewHash(commit)))
 }
 
+// AnnotatedTag creates an annotated tag object name pointing at commit.
+func (r *Repo) AnnotatedTag(name, commit, message string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sig := &object.Signature{Name: "plumb test", Email: "test@plumb.invalid", When: time.Now()}
+	_, err := r.repo.CreateTag(name, plumbing.NewHash(commit), &gogit.CreateTagOptions{Tagger: sig, Message: message})
+	return err
+}
+
 // Head returns the commit branch points at.
 func (r *Repo) Head(branch string) (string, error) {
 	ref, err := r.repo.Reference(plumbing.NewBranchReferenceName(branch), true)

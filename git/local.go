@@ -37,6 +37,15 @@ func OpenLocal(dir string) (*Local, error) {
 	return &Local{repo: r}, nil
 }
 
+// RemoteURL returns the URL of the named remote, or "" when there is none.
+func (l *Local) RemoteURL(name string) string {
+	r, err := l.repo.Remote(name)
+	if err != nil || len(r.Config().URLs) == 0 {
+		return ""
+	}
+	return r.Config().URLs[0]
+}
+
 // Resolve turns a branch, tag, remote branch, commit or expression such as
 // HEAD~1 into a commit hash.
 func (l *Local) Resolve(rev string) (string, error) {

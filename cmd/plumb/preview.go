@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -26,6 +29,7 @@ type previewFlags struct {
 	repo               string
 	base, head         string
 	appsFile           string
+	repoURL            string
 	output             string
 	outputFile         string
 	live               bool
@@ -56,6 +60,7 @@ func newPreviewCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.StringVar(&f.base, "base", "", "the revision changes are measured from (required)")
 	fs.StringVar(&f.head, "head", "HEAD", "the revision to preview")
 	fs.StringVar(&f.appsFile, "apps", "", "a file in the repository holding App objects (default: every App manifest in the repository)")
+	fs.StringVar(&f.repoURL, "repo-url", "", "preview only Apps whose spec.source.repoURL is this repository (default: the clone's origin remote; every App when there is none)")
 	fs.StringVarP(&f.output, "output", "o", "markdown", "markdown, text or json")
 	fs.StringVar(&f.outputFile, "output-file", "", "also write the full, untruncated report here")
 	fs.BoolVar(&f.live, "live", false, "also diff head against the live cluster (needs a kubeconfig)")
@@ -87,6 +92,8 @@ type previewReport struct {
 	Head       string       `json:"head"`
 	Apps       []appPreview `json:"apps"`
 	Unaffected int          `json:"unaffected"`
+	// OtherRepos counts Apps whose source is another repository.
+	OtherRepos int `json:"otherRepos"`
 	// Renders counts renders performed, to show only affected Apps render.
 	Renders int `json:"renders"`
 }
@@ -111,9 +118,17 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 	if err != nil {
 		return err
 	}
-	apps, manifests, err := findApps(repo, head, f.appsFile)
+	headApps, err := findApps(repo, head, f.appsFile)
 	if err != nil {
 		return err
+	}
+	baseApps, err := findApps(repo, base, f.appsFile)
+	if err != nil {
+		return fmt.Errorf("at --base: %w", err)
+	}
+	repoURL := f.repoURL
+	if repoURL == "" {
+		repoURL = repo.RemoteURL("origin")
 	}
 	rep := &previewReport{Base: base, Head: head}
 	opts := diff.Options{
@@ -149,39 +164,60 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 			os.RemoveAll(dir)
 		}
 	}()
-	if len(changed) > 0 && len(apps) > 0 {
+	names := map[string]bool{}
+	for n := range headApps {
+		names[n] = true
+	}
+	for n := range baseApps {
+		names[n] = true
+	}
+	if len(changed) > 0 && len(names) > 0 {
 		for _, c := range []string{base, head} {
 			if _, err := checkout(c); err != nil {
 				return err
 			}
 		}
 	}
-	for _, app := range apps {
-		if len(changed) == 0 || !appAffected(app, trees[base], trees[head], changed, manifests[app.Name]) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		b, h := baseApps[name], headApps[name]
+		if !fromRepo(repoURL, b, h) {
+			rep.OtherRepos++
+			continue
+		}
+		if len(changed) == 0 || !appAffected(b, h, trees[base], trees[head], changed) {
 			rep.Unaffected++
 			continue
 		}
-		ap := appPreview{Name: app.Name, Path: app.SourcePath()}
-		baseObjs, err := renderApp(ctx, trees[base], app)
-		rep.Renders++
-		if err != nil && !errors.Is(err, errNoPath) {
-			ap.BaseError = opts.Masker.Scrub(err.Error())
+		cur := h
+		if cur == nil {
+			cur = b
 		}
-		headObjs, err := renderApp(ctx, trees[head], app)
-		rep.Renders++
-		if err != nil {
-			ap.HeadError = opts.Masker.Scrub(err.Error())
+		ap := appPreview{Name: name, Path: cur.app.SourcePath()}
+		var baseObjs, headObjs []*unstructured.Unstructured
+		if b != nil {
+			baseObjs, err = renderApp(ctx, trees[base], b.app)
+			rep.Renders++
+			if err != nil && !errors.Is(err, errNoPath) {
+				ap.BaseError = opts.Masker.Scrub(err.Error())
+			}
+		}
+		if h != nil {
+			headObjs, err = renderApp(ctx, trees[head], h.app)
+			rep.Renders++
+			if err != nil {
+				ap.HeadError = opts.Masker.Scrub(err.Error())
+			}
 		}
 		if !ap.failed() {
 			ap.Report = diff.Objects(baseObjs, headObjs, opts)
 		}
-		if client != nil && ap.HeadError == "" {
-			desired := sync.Label(headObjs, app.Name)
-			prune, err := sync.PruneCandidates(ctx, client, f.inventoryNamespace, app.Name, desired, false)
+		if client != nil && h != nil && ap.HeadError == "" {
+			desired := sync.Label(headObjs, name)
+			prune, err := sync.PruneCandidates(ctx, client, f.inventoryNamespace, name, desired, false)
 			if err != nil {
 				ap.LiveError = opts.Masker.Scrub(err.Error())
 			} else {
-				live := diff.Compute(ctx, client, desired, prune, diff.Options{Ignore: app.IgnoreRules(), Masker: opts.Masker, Normalize: opts.Normalize})
+				live := diff.Compute(ctx, client, desired, prune, diff.Options{Ignore: h.app.IgnoreRules(), Masker: opts.Masker, Normalize: opts.Normalize})
 				ap.Live = &live
 			}
 		}
@@ -215,55 +251,86 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 	return nil
 }
 
-// findApps reads the Apps of head: from file, or from every YAML file that
-// mentions the App API. It returns, per App, the file that defines it.
-func findApps(repo *git.Local, head, file string) ([]v1alpha1.App, map[string]string, error) {
+// foundApp is an App and the file that defines it.
+type foundApp struct {
+	app  v1alpha1.App
+	file string
+}
+
+// findApps reads the Apps of a revision: from file (absent at this revision
+// means none), or from every YAML file that mentions the App API.
+func findApps(repo *git.Local, commit, file string) (map[string]*foundApp, error) {
 	var files []string
 	if file != "" {
 		files = []string{path.Clean(file)}
 	} else {
 		var err error
-		files, err = repo.Files(head, func(n string) bool { return strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") })
+		files, err = repo.Files(commit, func(n string) bool { return strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") })
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	var apps []v1alpha1.App
-	where := map[string]string{}
+	apps := map[string]*foundApp{}
 	for _, name := range files {
-		data, err := repo.ReadFile(head, name)
+		data, err := repo.ReadFile(commit, name)
 		if err != nil {
-			return nil, nil, err
+			if file != "" && errors.Is(err, object.ErrFileNotFound) {
+				return apps, nil
+			}
+			return nil, err
 		}
 		if file == "" && !bytes.Contains(data, []byte(v1alpha1.APIVersion)) {
 			continue
 		}
 		found, err := v1alpha1.ParseApps(name, data)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, a := range found {
-			if prev, dup := where[a.Name]; dup {
-				return nil, nil, fmt.Errorf("App %s defined twice: in %s and in %s", a.Name, prev, name)
+			if prev, dup := apps[a.Name]; dup {
+				return nil, fmt.Errorf("App %s defined twice: in %s and in %s", a.Name, prev.file, name)
 			}
-			where[a.Name] = name
-			apps = append(apps, a)
+			apps[a.Name] = &foundApp{app: a, file: name}
 		}
 	}
-	sort.Slice(apps, func(i, j int) bool { return apps[i].Name < apps[j].Name })
-	return apps, where, nil
+	return apps, nil
 }
 
-// appAffected reports whether a change can alter the App's render: its
-// manifest changed, or a changed file is among its inputs at either revision.
-func appAffected(app v1alpha1.App, baseDir, headDir string, changed []string, manifest string) bool {
-	for _, c := range changed {
-		if c == manifest {
+// fromRepo reports whether the App (at either revision) takes its source
+// from repoURL; every App does when repoURL is unknown.
+func fromRepo(repoURL string, apps ...*foundApp) bool {
+	want, err := git.NormalizeURL(repoURL)
+	if repoURL == "" || err != nil {
+		return true
+	}
+	for _, a := range apps {
+		if a == nil {
+			continue
+		}
+		if got, err := git.NormalizeURL(a.app.Spec.Source.RepoURL); err == nil && got == want {
 			return true
 		}
 	}
-	for _, dir := range []string{baseDir, headDir} {
-		inputs, err := render.Inputs(render.Source{Root: dir, Path: app.SourcePath()}, previewOptions(app))
+	return false
+}
+
+// appAffected reports whether a change can alter the App's render: it was
+// added, removed or its manifest changed, or a changed file is among its
+// inputs at either revision (each revision's inputs by its own spec).
+func appAffected(b, h *foundApp, baseDir, headDir string, changed []string) bool {
+	if b == nil || h == nil {
+		return true
+	}
+	for _, c := range changed {
+		if c == b.file || c == h.file {
+			return true
+		}
+	}
+	for _, side := range []struct {
+		dir string
+		app v1alpha1.App
+	}{{baseDir, b.app}, {headDir, h.app}} {
+		inputs, err := render.Inputs(render.Source{Root: side.dir, Path: side.app.SourcePath()}, previewOptions(side.app))
 		if err != nil || render.Affected(inputs, changed) {
 			return true // when in doubt, render: the report shows any error
 		}
@@ -328,6 +395,9 @@ func writePreview(w io.Writer, rep *previewReport, format string, max int) error
 func previewMarkdown(rep *previewReport, max int) string {
 	var head strings.Builder
 	fmt.Fprintf(&head, "### plumb preview: `%s` → `%s`\n\n", short(rep.Base), short(rep.Head))
+	if rep.OtherRepos > 0 {
+		fmt.Fprintf(&head, "%d Apps of other repositories were left out.\n\n", rep.OtherRepos)
+	}
 	if len(rep.Apps) == 0 {
 		head.WriteString("No App is affected by this change.\n\n")
 	} else {

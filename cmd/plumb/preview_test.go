@@ -255,3 +255,33 @@ func BenchmarkPreview50Apps(b *testing.B) {
 		}
 	}
 }
+
+// An App's own spec is part of the change: a new destination namespace
+// shows in the diff, a removed App is reported as removals, and Apps of
+// other repositories are left out.
+func TestPreviewAppSpecChangesAndOtherRepos(t *testing.T) {
+	files := kustomizeMonorepo()
+	files["apps.yaml"] = gittest.File{Content: appManifest("dev", "overlays/dev", "") + appManifest("prod", "overlays/prod", "") +
+		strings.Replace(appManifest("elsewhere", "overlays/other", ""), "git.example.com/gitops.git", "git.example.com/another.git", 1)}
+	p, base := newPreviewRepo(t, files)
+	head := p.change(gittest.Files(map[string]string{
+		// dev moves to another namespace; prod is deleted.
+		"apps.yaml": strings.Replace(appManifest("dev", "overlays/dev", ""), "namespace: dev", "namespace: dev-2", 1) +
+			strings.Replace(appManifest("elsewhere", "overlays/other", ""), "git.example.com/gitops.git", "git.example.com/another.git", 1),
+	}))
+	code, out, errOut := p.preview(t, base, head, "-o", "json", "--repo-url", "https://git.example.com/gitops.git")
+	if code != exitChanges {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	rep := previewJSON(t, out)
+	if diff := cmp.Diff([]string{"dev", "prod"}, appNames(rep)); diff != "" || rep.OtherRepos != 1 {
+		t.Fatalf("apps (-want +got):\n%s\nother repos: %d", diff, rep.OtherRepos)
+	}
+	dev, prod := rep.Apps[0].Report, rep.Apps[1].Report
+	if c := dev.Counts(); c["create"] != 1 || c["prune"] != 1 {
+		t.Errorf("dev moved namespaces: counts %v, want one added and one removed", c)
+	}
+	if c := prod.Counts(); c["prune"] != 1 || len(prod.Results) != 1 {
+		t.Errorf("prod deleted: counts %v, want its object removed", c)
+	}
+}

@@ -152,6 +152,24 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 	if small := Markdown("t", Report{Results: r.Results[:1]}, MaxMarkdown); strings.Contains(small, "truncated") {
 		t.Error("small report truncated")
 	}
+	// Many objects: even excerpts do not fit, so diffs go, then objects;
+	// every fence that opens closes, and the note says what was left out.
+	var many Report
+	for i := range 3000 {
+		many.Results = append(many.Results, Result{Ref: render.Ref{Kind: "ConfigMap", Name: fmt.Sprintf("cm-%04d", i)}, Action: Update, Diff: strings.Repeat("+  k: v\n", 30)})
+	}
+	got = Markdown("t", many, MaxMarkdown)
+	if len(got) > MaxMarkdown || strings.Count(got, "```")%2 != 0 || strings.Count(got, "<details>") != strings.Count(got, "</details>") {
+		t.Errorf("%d characters, %d fences, details %d/%d", len(got), strings.Count(got, "```"), strings.Count(got, "<details>"), strings.Count(got, "</details>"))
+	}
+	if !strings.Contains(got, "objects left out") {
+		t.Error("no note about objects left out")
+	}
+	// A diff containing a fence cannot close the block early.
+	fenced := Markdown("t", Report{Results: []Result{{Ref: render.Ref{Kind: "ConfigMap", Name: "x"}, Action: Update, Diff: "+   ```\n"}}}, MaxMarkdown)
+	if !strings.Contains(fenced, "````diff") {
+		t.Errorf("fence not lengthened:\n%s", fenced)
+	}
 }
 
 func TestStripManagedBy(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Every writer below prints only Result fields, which Compute has already
@@ -139,48 +140,84 @@ func Sections(heading string, r Report) []Section {
 	return out
 }
 
-// FitMarkdown lays out head, the sections and tail within max characters:
-// when too long, the largest diffs are cut to an excerpt first, one at a
-// time, with a note saying how many were cut; every section keeps its
-// summary line.
+// FitMarkdown lays out head, the sections and tail within max characters.
+// When the whole does not fit it degrades in steps, largest first, and says
+// so in a closing note: diffs are cut to an excerpt, then left out (the
+// summary line stays), then whole sections are left out from the end with a
+// count. Cuts only ever happen between blocks, so no code fence or
+// <details> is left open. Sizes are kept arithmetically: the layout is
+// built once.
 func FitMarkdown(head string, sections []Section, tail string, max int) string {
 	if max <= 0 {
 		max = MaxMarkdown
 	}
-	bodies := make([]string, len(sections))
+	blocks := make([]string, len(sections))
+	total := len(head) + len(tail)
 	for i, sec := range sections {
-		bodies[i] = sec.Body
+		blocks[i] = sectionBlock(sec, sec.Body)
+		total += len(blocks[i])
 	}
-	layout := func(note string) string {
-		var b strings.Builder
-		b.WriteString(head)
-		for i, sec := range sections {
-			if sec.Heading != "" {
-				b.WriteString(sec.Heading)
-			}
-			fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n```diff\n%s```\n</details>\n\n", sec.Summary, bodies[i])
+	note := func(excerpted, omitted, dropped int) string {
+		if excerpted+omitted+dropped == 0 {
+			return ""
 		}
-		b.WriteString(tail)
-		b.WriteString(note)
-		return b.String()
+		return fmt.Sprintf("\n> :warning: Output truncated to fit the %d-character limit: %d diffs cut to an excerpt, %d diffs and %d objects left out. The full report is in the output file.\n",
+			max, excerpted, omitted, dropped)
 	}
-	out := layout("")
-	if len(out) <= max {
-		return out
-	}
-	order := make([]int, len(bodies))
+	const noteRoom = 240 // the note's length with large counts
+	order := make([]int, len(sections))
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return len(bodies[order[a]]) > len(bodies[order[b]]) })
-	for cut, i := range order {
-		bodies[i] = excerpt(bodies[i], 20)
-		note := fmt.Sprintf("\n> :warning: Output truncated: %d of %d diffs were cut to fit the %d-character limit; the full report is in the output file.\n", cut+1, len(bodies), max)
-		if out = layout(note); len(out) <= max {
-			return out
+	sort.SliceStable(order, func(a, b int) bool { return len(sections[order[a]].Body) > len(sections[order[b]].Body) })
+	excerpted, omitted, dropped := 0, 0, 0
+	for _, i := range order {
+		if total <= max || (excerpted+omitted > 0 && total+noteRoom <= max) {
+			break
+		}
+		short := sectionBlock(sections[i], excerpt(sections[i].Body, 20))
+		if len(short) < len(blocks[i]) {
+			total += len(short) - len(blocks[i])
+			blocks[i] = short
+			excerpted++
 		}
 	}
-	return truncateText(out, max)
+	for _, i := range order {
+		if total+noteRoom <= max {
+			break
+		}
+		bare := sectionBlock(sections[i], "")
+		total += len(bare) - len(blocks[i])
+		blocks[i] = bare
+		omitted++
+	}
+	keep := len(blocks)
+	for keep > 0 && total+noteRoom > max {
+		keep--
+		total -= len(blocks[keep])
+		dropped++
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	for _, blk := range blocks[:keep] {
+		b.WriteString(blk)
+	}
+	b.WriteString(tail)
+	b.WriteString(note(excerpted, omitted, dropped))
+	return truncateText(b.String(), max)
+}
+
+// sectionBlock renders one section: a collapsible diff, or the summary
+// alone when body is empty.
+func sectionBlock(sec Section, body string) string {
+	if body == "" {
+		return sec.Heading + "- " + sec.Summary + " (diff left out)\n\n"
+	}
+	fence := "```"
+	for strings.Contains(body, fence) {
+		fence += "`" // longer than any backtick run inside, so it cannot close early
+	}
+	return fmt.Sprintf("%s<details><summary>%s</summary>\n\n%sdiff\n%s%s\n</details>\n\n", sec.Heading, sec.Summary, fence, body, fence)
 }
 
 // excerpt keeps the first n lines of a diff and says how many were dropped.
@@ -192,7 +229,9 @@ func excerpt(d string, n int) string {
 	return strings.Join(lines[:n], "") + fmt.Sprintf("... %d more lines cut\n", len(lines)-n)
 }
 
-// truncateText is the last resort: a hard cut with a note, within max.
+// truncateText is the last resort, for a head or tail that alone exceeds
+// max: a cut on a line boundary (or, failing that, a rune boundary), with a
+// note, within max.
 func truncateText(s string, max int) string {
 	if len(s) <= max {
 		return s
@@ -201,5 +240,12 @@ func truncateText(s string, max int) string {
 	if max <= len(note) {
 		return note[:max]
 	}
-	return s[:max-len(note)] + note
+	cut := s[:max-len(note)]
+	if nl := strings.LastIndexByte(cut, '\n'); nl > 0 {
+		cut = cut[:nl]
+	}
+	for len(cut) > 0 && !utf8.ValidString(cut[len(cut)-min(3, len(cut)):]) {
+		cut = cut[:len(cut)-1]
+	}
+	return cut + note
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"io/fs"
 	"path"
 	"sort"
@@ -28,6 +29,11 @@ func Inputs(src Source, opts Options) ([]string, error) {
 		kind = detect(cfs, dir)
 	}
 	set := map[string]bool{asDir(dir): true}
+	// The App's directory may itself be (or sit under) a symlink: its target
+	// is what the render reads.
+	if real, err := resolveDir(cfs, dir); err == nil && real != dir {
+		set[asDir(real)] = true
+	}
 	switch kind {
 	case Kustomize:
 		seen := map[string]bool{}
@@ -75,16 +81,50 @@ func asDir(d string) string {
 }
 
 // Affected reports whether any changed path falls under one of inputs
-// (as returned by Inputs: "" is the whole repository).
+// (as returned by Inputs: "" is the whole repository), or is a parent of
+// one (a symlink on the way to it was retargeted).
 func Affected(inputs, changed []string) bool {
 	for _, in := range inputs {
 		for _, c := range changed {
-			if in == "" || c == in || (strings.HasSuffix(in, "/") && strings.HasPrefix(c, in)) {
+			if in == "" || c == in || (strings.HasSuffix(in, "/") && strings.HasPrefix(c, in)) || strings.HasPrefix(in, c+"/") {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// resolveDir follows symlinks along dir, inside the repository.
+func resolveDir(cfs *checkoutFS, dir string) (string, error) {
+	if dir == "." {
+		return dir, nil
+	}
+	out := "."
+	for _, part := range strings.Split(dir, "/") {
+		next := path.Join(out, part)
+		for hops := 0; ; hops++ {
+			info, err := cfs.root.Lstat(next)
+			if err != nil {
+				return "", err
+			}
+			if info.Mode()&fs.ModeSymlink == 0 {
+				break
+			}
+			if hops > 40 {
+				return "", fmt.Errorf("%s: too many symlinks", dir)
+			}
+			target, err := cfs.root.Readlink(next)
+			if err != nil || path.IsAbs(target) {
+				return "", fmt.Errorf("%s: %w", dir, ErrOutsideRepository)
+			}
+			next = path.Join(path.Dir(next), target)
+			if next == ".." || strings.HasPrefix(next, "../") {
+				return "", fmt.Errorf("%s: %w", dir, ErrOutsideRepository)
+			}
+		}
+		out = next
+	}
+	return out, nil
 }
 
 // symlinkTargets returns the in-repository targets of the symlinks under

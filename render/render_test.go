@@ -484,6 +484,8 @@ func TestInputs(t *testing.T) {
 		"chart/Chart.yaml":                chartYAML,
 		"plain/a.yaml":                    "symlink:../shared/real.yaml",
 		"shared/real.yaml":                configMap("b"),
+		"envs/v2/cm.yaml":                 configMap("c"),
+		"apps/prod":                       "symlink:../envs/v2",
 	})
 	tests := []struct {
 		name string
@@ -494,6 +496,7 @@ func TestInputs(t *testing.T) {
 		{"kustomize bases and components", "overlay", Options{}, []string{"base/", "components/x/", "overlay/"}},
 		{"helm value files", "chart", Options{Helm: HelmOptions{ValueFiles: []string{"/shared/values-prod.yaml", "values.yaml"}}}, []string{"chart/", "chart/values.yaml", "shared/values-prod.yaml"}},
 		{"symlink targets", "plain", Options{}, []string{"plain/", "shared/real.yaml"}},
+		{"symlinked app directory", "apps/prod", Options{}, []string{"apps/prod/", "envs/v2/"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -506,7 +509,7 @@ func TestInputs(t *testing.T) {
 			}
 		})
 	}
-	if !Affected([]string{"base/"}, []string{"base/cm.yaml"}) || Affected([]string{"base/"}, []string{"basement/x"}) || !Affected([]string{""}, []string{"x"}) {
+	if !Affected([]string{"base/"}, []string{"base/cm.yaml"}) || Affected([]string{"base/"}, []string{"basement/x"}) || !Affected([]string{""}, []string{"x"}) || !Affected([]string{"apps/prod/"}, []string{"apps/prod"}) {
 		t.Error("Affected matches paths wrongly")
 	}
 }

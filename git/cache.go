@@ -119,7 +119,6 @@ type Cache struct {
 type cachedRepo struct {
 	mu  gosync.Mutex // one fetch at a time per repository
 	dir string
-	url string
 	l   *Local
 }
 
@@ -201,7 +200,7 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials)
 // already is. A branch or tag is fetched shallow and alone, without other
 // tags; a bare commit hash needs the full history of the remote's branches.
 func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Credentials) error {
-	cr, err := c.repo(url)
+	cr, err := c.repo(url, rev.Ref == "")
 	if err != nil {
 		return err
 	}
@@ -226,7 +225,7 @@ func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Crede
 		return fmt.Errorf("%s: fetch %s: %w", Redact(url), rev.Ref, scrubErr(err, cred))
 	}
 	if size := dirSize(cr.dir); size > c.opts.MaxRepoBytes {
-		c.drop(url, cr)
+		c.drop(cr)
 		return fmt.Errorf("%s: %w: %d bytes on disk, cap %d", Redact(url), ErrTooLarge, size, c.opts.MaxRepoBytes)
 	}
 	if !cr.has(rev.Commit) {
@@ -235,19 +234,27 @@ func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Crede
 	return nil
 }
 
-// Local returns the cached repository of url, for TreeHash and Export.
-func (c *Cache) Local(url string) (*Local, error) {
-	cr, err := c.repo(url)
+// Local returns the cached repository that holds rev (after Fetch), for
+// TreeHash and Export.
+func (c *Cache) Local(url string, rev Revision) (*Local, error) {
+	cr, err := c.repo(url, rev.Ref == "")
 	if err != nil {
 		return nil, err
 	}
 	return cr.l, nil
 }
 
-func (c *Cache) repo(url string) (*cachedRepo, error) {
+// repo returns the cached clone of url: shallow for branches and tags, or
+// full for Apps pinned to a commit. They are kept apart because go-git
+// cannot deepen a shallow clone, so a pinned older commit would never
+// arrive in a repository that a branch-tracking App fetched shallow.
+func (c *Cache) repo(url string, full bool) (*cachedRepo, error) {
 	key, err := NormalizeURL(url)
 	if err != nil {
 		return nil, err
+	}
+	if full {
+		key += "#full"
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -270,7 +277,7 @@ func (c *Cache) repo(url string) (*cachedRepo, error) {
 			return nil, fmt.Errorf("%s: cache: %w", Redact(url), err)
 		}
 	}
-	cr := &cachedRepo{dir: dir, url: url, l: &Local{repo: r}}
+	cr := &cachedRepo{dir: dir, l: &Local{repo: r}}
 	c.repos[key] = cr
 	return cr, nil
 }
@@ -278,10 +285,13 @@ func (c *Cache) repo(url string) (*cachedRepo, error) {
 // drop forgets an oversized repository. Its directory is renamed away
 // first, so a new entry for the same URL starts from an empty directory
 // while anyone still holding the old one sees it disappear whole.
-func (c *Cache) drop(url string, cr *cachedRepo) {
-	key, _ := NormalizeURL(url)
+func (c *Cache) drop(cr *cachedRepo) {
 	c.mu.Lock()
-	delete(c.repos, key)
+	for k, v := range c.repos {
+		if v == cr {
+			delete(c.repos, k)
+		}
+	}
 	c.mu.Unlock()
 	gone := cr.dir + ".removed"
 	if err := os.Rename(cr.dir, gone); err == nil {

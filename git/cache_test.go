@@ -104,7 +104,7 @@ func TestCacheFetchesOnlyWhatChanged(t *testing.T) {
 	if err := cache.Fetch(ctx, repo.URL, rev, goodCred); err != nil {
 		t.Fatal(err)
 	}
-	l, err := cache.Local(repo.URL)
+	l, err := cache.Local(repo.URL, rev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,5 +207,37 @@ func TestCacheOverSSHWithKnownHosts(t *testing.T) {
 	}
 	if _, err := cache.Resolve(ctx, url, "main", &Credentials{SSHPrivateKey: cred.SSHPrivateKey}); !errors.Is(err, ErrHostKey) {
 		t.Errorf("no known_hosts: %v, want ErrHostKey", err)
+	}
+}
+
+// An App pinned to an older commit shares the cache with Apps that track
+// the branch (a shallow fetch): the pinned commit must still be found.
+func TestCacheCommitRefAfterShallowBranchFetch(t *testing.T) {
+	ctx := context.Background()
+	_, repo, cache := newCacheFixture(t)
+	old, err := repo.Commit("main", gittest.Files(map[string]string{"a": "1"}), "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Update("main", gittest.Files(map[string]string{"a": "2"}), nil, "new"); err != nil {
+		t.Fatal(err)
+	}
+	branch, err := cache.Resolve(ctx, repo.URL, "main", goodCred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Fetch(ctx, repo.URL, branch, goodCred); err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := cache.Resolve(ctx, repo.URL, old, goodCred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cache.Fetch(ctx, repo.URL, pinned, goodCred); err != nil {
+		t.Fatalf("pinned commit after a shallow fetch: %v", err)
+	}
+	l, _ := cache.Local(repo.URL, pinned)
+	if h, err := l.TreeHash(old, "."); err != nil || h == "" {
+		t.Errorf("tree of the pinned commit: %q, %v", h, err)
 	}
 }

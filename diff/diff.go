@@ -147,13 +147,9 @@ type Prerequisites struct {
 func PrerequisitesOf(desired []*unstructured.Unstructured) Prerequisites {
 	p := Prerequisites{kinds: map[schema.GroupKind]bool{}, namespaces: map[string]bool{}}
 	for _, d := range desired {
-		gk := d.GroupVersionKind().GroupKind()
-		switch {
-		case gk.Group == "apiextensions.k8s.io" && gk.Kind == "CustomResourceDefinition":
-			group, _, _ := unstructured.NestedString(d.Object, "spec", "group")
-			kind, _, _ := unstructured.NestedString(d.Object, "spec", "names", "kind")
-			p.kinds[schema.GroupKind{Group: group, Kind: kind}] = true
-		case gk.Group == "" && gk.Kind == "Namespace":
+		if gk, _, ok := render.CRDKind(d); ok {
+			p.kinds[gk] = true
+		} else if gk := d.GroupVersionKind().GroupKind(); gk.Group == "" && gk.Kind == "Namespace" {
 			p.namespaces[d.GetName()] = true
 		}
 	}

@@ -217,3 +217,11 @@ func TestMaskPairOddSecrets(t *testing.T) {
 		t.Errorf("list values: %v / %v", l.Object["data"], o.Object["data"])
 	}
 }
+
+func TestStripIgnoredKeepsReservedLabels(t *testing.T) {
+	u := obj(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {plumb.dev/app: shop, team: web}}\n")
+	StripIgnored(u, nil, []IgnoreDifference{{JSONPointers: []string{"/metadata/labels"}}})
+	if diff := cmp.Diff(map[string]string{"plumb.dev/app": "shop"}, u.GetLabels()); diff != "" {
+		t.Errorf("labels after ignoring /metadata/labels (-want +got):\n%s", diff)
+	}
+}

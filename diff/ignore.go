@@ -2,6 +2,7 @@ package diff
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -43,12 +44,34 @@ func (ig IgnoreDifference) Validate() error {
 	return nil
 }
 
+// ReservedLabelPrefix marks plumb's own bookkeeping labels (plumb.dev/app
+// decides what prune may delete). No ignore rule removes them, so diff and
+// sync, which both strip through StripIgnored, send the same labels.
+const ReservedLabelPrefix = "plumb.dev/"
+
 // StripIgnored removes, in place, every field the rules ignore for u; live
 // (may be nil) says which fields the ignored managers own.
 func StripIgnored(u, live *unstructured.Unstructured, rules []IgnoreDifference) {
-	if u == nil {
+	if u == nil || len(rules) == 0 {
 		return
 	}
+	reserved := map[string]string{}
+	for k, v := range u.GetLabels() {
+		if strings.HasPrefix(k, ReservedLabelPrefix) {
+			reserved[k] = v
+		}
+	}
+	defer func() {
+		if len(reserved) == 0 {
+			return
+		}
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		maps.Copy(labels, reserved)
+		u.SetLabels(labels)
+	}()
 	ref := render.RefOf(u)
 	for _, ig := range rules {
 		if !ig.matches(ref) {

@@ -196,12 +196,9 @@ func loadChart(cfs *checkoutFS, dir string) (*chart.Chart, error) {
 func helmValues(cfs *checkoutFS, dir string, ho HelmOptions) (map[string]any, error) {
 	vals := map[string]any{}
 	for _, f := range ho.ValueFiles {
-		p := path.Join(dir, f)
-		if strings.HasPrefix(f, "/") {
-			p = strings.TrimPrefix(path.Clean(f), "/")
-		}
-		if p == ".." || strings.HasPrefix(p, "../") {
-			return nil, fmt.Errorf("values file %s: %w", f, ErrOutsideRepository)
+		p, err := valueFilePath(dir, f)
+		if err != nil {
+			return nil, err
 		}
 		data, err := cfs.readFile(p)
 		if err != nil {
@@ -227,6 +224,19 @@ func helmValues(cfs *checkoutFS, dir string, ho HelmOptions) (map[string]any, er
 		}
 	}
 	return vals, nil
+}
+
+// valueFilePath resolves a values file: relative to the chart directory, or
+// to the repository root with a leading "/".
+func valueFilePath(chartDir, f string) (string, error) {
+	p := path.Join(chartDir, f)
+	if strings.HasPrefix(f, "/") {
+		p = strings.TrimPrefix(path.Clean(f), "/")
+	}
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return "", fmt.Errorf("values file %s: %w", f, ErrOutsideRepository)
+	}
+	return p, nil
 }
 
 // mergeValues merges b into a copy of a, recursing into maps, as Helm does.

@@ -15,9 +15,9 @@ import (
 // root; directories end in "/".
 func Inputs(src Source, opts Options) ([]string, error) {
 	opts.Limits = opts.Limits.withDefaults()
-	dir := path.Clean("/" + src.Path)[1:]
-	if dir == "" {
-		dir = "."
+	dir, err := src.dir()
+	if err != nil {
+		return nil, err
 	}
 	cfs, err := openCheckout(src.Root, opts.Limits)
 	if err != nil {
@@ -45,11 +45,9 @@ func Inputs(src Source, opts Options) ([]string, error) {
 		}
 	case Helm:
 		for _, f := range opts.Helm.ValueFiles {
-			p := path.Join(dir, f)
-			if strings.HasPrefix(f, "/") {
-				p = strings.TrimPrefix(path.Clean(f), "/")
+			if p, err := valueFilePath(dir, f); err == nil {
+				set[p] = true // one outside the repository fails the render itself
 			}
-			set[p] = true
 		}
 	}
 	// Renders read through in-repository symlinks, so their targets are

@@ -40,6 +40,22 @@ type Source struct {
 	Path string
 }
 
+// dir is Path cleaned and slash-separated, "." for the root; a path that
+// leaves the root is refused.
+func (s Source) dir() (string, error) {
+	p := path.Clean(filepath.ToSlash(s.Path))
+	if path.IsAbs(p) {
+		p = strings.TrimPrefix(p, "/")
+	}
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return "", fmt.Errorf("%s: %w", s.Path, ErrOutsideRepository)
+	}
+	if p == "" {
+		p = "."
+	}
+	return p, nil
+}
+
 // Options control a render. The zero value renders with auto-detection and
 // the default limits.
 type Options struct {
@@ -177,12 +193,9 @@ type Result struct {
 // Limits for the caps. An empty result is ErrEmptyRender.
 func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
 	opts.Limits = opts.Limits.withDefaults()
-	dir := path.Clean("/" + filepath.ToSlash(src.Path))[1:]
-	if dir == "" {
-		dir = "."
-	}
-	if strings.HasPrefix(path.Clean(filepath.ToSlash(src.Path)), "..") {
-		return nil, fmt.Errorf("%s: %w", src.Path, ErrOutsideRepository)
+	dir, err := src.dir()
+	if err != nil {
+		return nil, err
 	}
 	cfs, err := openCheckout(src.Root, opts.Limits)
 	if err != nil {

@@ -509,6 +509,9 @@ func TestInputs(t *testing.T) {
 			}
 		})
 	}
+	if _, err := Inputs(Source{Root: root, Path: "../elsewhere"}, Options{}); !errors.Is(err, ErrOutsideRepository) {
+		t.Errorf("Inputs outside the repository: %v", err)
+	}
 	if !Affected([]string{"base/"}, []string{"base/cm.yaml"}) || Affected([]string{"base/"}, []string{"basement/x"}) || !Affected([]string{""}, []string{"x"}) || !Affected([]string{"apps/prod/"}, []string{"apps/prod"}) {
 		t.Error("Affected matches paths wrongly")
 	}

@@ -52,16 +52,23 @@ type scope struct {
 func newScope(m Mapper, objs []Object) scope {
 	s := scope{mapper: m, crds: map[schema.GroupKind]bool{}}
 	for _, o := range objs {
-		u := o.Object
-		if u.GetKind() != "CustomResourceDefinition" || u.GroupVersionKind().Group != "apiextensions.k8s.io" {
-			continue
+		if gk, namespaced, ok := CRDKind(o.Object); ok {
+			s.crds[gk] = namespaced
 		}
-		group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
-		kind, _, _ := unstructured.NestedString(u.Object, "spec", "names", "kind")
-		sc, _, _ := unstructured.NestedString(u.Object, "spec", "scope")
-		s.crds[schema.GroupKind{Group: group, Kind: kind}] = sc != "Cluster"
 	}
 	return s
+}
+
+// CRDKind returns the kind a CustomResourceDefinition defines and whether
+// it is namespaced; ok is false for any other object.
+func CRDKind(u *unstructured.Unstructured) (gk schema.GroupKind, namespaced, ok bool) {
+	if u.GetKind() != "CustomResourceDefinition" || u.GroupVersionKind().Group != "apiextensions.k8s.io" {
+		return gk, false, false
+	}
+	gk.Group, _, _ = unstructured.NestedString(u.Object, "spec", "group")
+	gk.Kind, _, _ = unstructured.NestedString(u.Object, "spec", "names", "kind")
+	sc, _, _ := unstructured.NestedString(u.Object, "spec", "scope")
+	return gk, sc != "Cluster", true
 }
 
 func (s scope) namespaced(u *unstructured.Unstructured) bool {

@@ -8,6 +8,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -248,15 +249,7 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 		return fail("get", err)
 	}
 	payload := o.DeepCopy()
-	diff.StripIgnored(payload, live, s.opts.Ignore)
-	// An ignore rule must never take away the ownership label: prune
-	// would then think the object is not the App's.
-	labels := payload.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[AppLabel] = s.opts.App
-	payload.SetLabels(labels)
+	diff.StripIgnored(payload, live, s.opts.Ignore) // keeps AppLabel (diff.ReservedLabelPrefix)
 
 	if live != nil && !s.opts.DryRun && hasClientSideManager(live) {
 		// Take over what kubectl's client-side apply owned, so that a field
@@ -316,7 +309,7 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 func differs(live, got *unstructured.Unstructured) bool {
 	a := diff.Normalize(live, diff.NormalizeOptions{})
 	b := diff.Normalize(got, diff.NormalizeOptions{})
-	return !equalJSON(a.Object, b.Object)
+	return !equality.Semantic.DeepEqual(a.Object, b.Object)
 }
 
 func hasClientSideManager(u *unstructured.Unstructured) bool {
@@ -392,16 +385,7 @@ func (s *syncer) settle(ctx context.Context, b batch) error {
 // does, in reverse stage order, and returns the entries that must stay in
 // the inventory (not pruned this time, still ours).
 func (s *syncer) prune(ctx context.Context, prev Inventory, desired []*unstructured.Unstructured) ([]Entry, error) {
-	want := map[render.Ref]bool{}
-	for _, d := range desired {
-		want[render.RefOf(d)] = true
-	}
-	var candidates []*unstructured.Unstructured
-	for _, e := range prev.Objects {
-		if !want[e.ref()] {
-			candidates = append(candidates, e.object())
-		}
-	}
+	candidates := notRendered(prev, desired)
 	if len(candidates) == 0 {
 		return nil, nil
 	}
@@ -429,15 +413,14 @@ func (s *syncer) prune(ctx context.Context, prev Inventory, desired []*unstructu
 				continue // already gone
 			}
 			ch := Change{Ref: ref, Action: Skipped, Stage: "prune"}
+			reason, forget := keepReason(live, s.opts.App, s.opts.PruneDefinitions)
 			switch {
-			case live.GetLabels()[AppLabel] != s.opts.App:
-				ch.Reason = fmt.Sprintf("no longer labelled %s=%s", AppLabel, s.opts.App)
+			case forget:
+				ch.Reason = reason
 				s.record(ch)
 				continue // not ours any more: forget it
-			case live.GetAnnotations()[PruneAnnotation] == "false":
-				ch.Reason = PruneAnnotation + `: "false"`
-			case (stage(live) == stageCRD || stage(live) == stageNamespace) && !s.opts.PruneDefinitions:
-				ch.Reason = "CustomResourceDefinitions and Namespaces are only pruned when explicitly allowed"
+			case reason != "":
+				ch.Reason = reason
 			case !s.opts.Prune:
 				ch.Reason = "prune not enabled"
 			case s.opts.DryRun:
@@ -490,29 +473,53 @@ func PruneCandidates(ctx context.Context, c *Client, inventoryNamespace, app str
 	if err != nil {
 		return nil, err
 	}
+	var out []*unstructured.Unstructured
+	for _, cand := range notRendered(inv, desired) {
+		live, err := c.Get(ctx, cand)
+		if meta.IsNoMatchError(err) {
+			continue // its kind is no longer served
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", render.RefOf(cand), err)
+		}
+		if live == nil {
+			continue
+		}
+		if reason, _ := keepReason(live, app, pruneDefinitions); reason == "" {
+			out = append(out, live)
+		}
+	}
+	return out, nil
+}
+
+// notRendered returns skeletons of the inventory's objects that desired no
+// longer holds: the prune candidates.
+func notRendered(inv Inventory, desired []*unstructured.Unstructured) []*unstructured.Unstructured {
 	want := map[render.Ref]bool{}
 	for _, d := range desired {
 		want[render.RefOf(d)] = true
 	}
 	var out []*unstructured.Unstructured
 	for _, e := range inv.Objects {
-		if want[e.ref()] {
-			continue
+		if !want[e.ref()] {
+			out = append(out, e.object())
 		}
-		live, err := c.Get(ctx, e.object())
-		if meta.IsNoMatchError(err) {
-			continue // its kind is no longer served
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", e.ref(), err)
-		}
-		if live == nil || live.GetLabels()[AppLabel] != app || live.GetAnnotations()[PruneAnnotation] == "false" {
-			continue
-		}
-		if (stage(live) == stageCRD || stage(live) == stageNamespace) && !pruneDefinitions {
-			continue
-		}
-		out = append(out, live)
 	}
-	return out, nil
+	return out
+}
+
+// keepReason is the one prune policy, shared by Sync and PruneCandidates
+// (what plumb diff lists): it says why live, an object the App applied and
+// no longer renders, must not be deleted ("" when it may be). forget means
+// the object is not the App's any more and leaves the inventory.
+func keepReason(live *unstructured.Unstructured, app string, pruneDefinitions bool) (reason string, forget bool) {
+	switch {
+	case live.GetLabels()[AppLabel] != app:
+		return fmt.Sprintf("no longer labelled %s=%s", AppLabel, app), true
+	case live.GetAnnotations()[PruneAnnotation] == "false":
+		return PruneAnnotation + `: "false"`, false
+	case (stage(live) == stageCRD || stage(live) == stageNamespace) && !pruneDefinitions:
+		return "CustomResourceDefinitions and Namespaces are only pruned when explicitly allowed", false
+	}
+	return "", false
 }

@@ -234,8 +234,20 @@ func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Crede
 	return nil
 }
 
+// Has reports whether rev's commit is already in the cache, that is whether
+// Fetch would download nothing.
+func (c *Cache) Has(url string, rev Revision) bool {
+	cr, err := c.repo(url, rev.Ref == "")
+	if err != nil {
+		return false
+	}
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.has(rev.Commit)
+}
+
 // Local returns the cached repository that holds rev (after Fetch), for
-// TreeHash and Export.
+// ContentHash and Export.
 func (c *Cache) Local(url string, rev Revision) (*Local, error) {
 	cr, err := c.repo(url, rev.Ref == "")
 	if err != nil {
@@ -304,27 +316,32 @@ func (cr *cachedRepo) has(commit string) bool {
 	return err == nil
 }
 
-// TreeHash returns the hash of the tree at path in commit ("" or "." for
-// the root): equal hashes mean identical content under path. An App reads
-// more than its path (Kustomize bases, value files: render.Inputs), so a
-// render cache must key on the hashes of all its inputs.
-func (l *Local) TreeHash(commit, path string) (string, error) {
+// ContentHash digests what paths hold in commit: the git object hash of
+// each (a directory's tree, a file's blob; "-" for a path the commit lacks),
+// so equal digests mean identical content under every path. Paths are
+// slash-separated and relative to the root; "", "." and "/" mean the root,
+// and a trailing "/" is ignored (render.Inputs writes directories so). A
+// render cache keys on the digest of a render's inputs.
+func (l *Local) ContentHash(commit string, paths []string) (string, error) {
 	t, err := l.tree(commit)
 	if err != nil {
 		return "", err
 	}
-	p := strings.Trim(filepath.ToSlash(filepath.Clean(path)), "/")
-	if p == "" || p == "." {
-		return t.Hash.String(), nil
+	h := sha256.New()
+	for _, raw := range paths {
+		p := strings.Trim(filepath.ToSlash(filepath.Clean(raw)), "/")
+		id := "-"
+		switch e, err := t.FindEntry(p); {
+		case p == "" || p == ".":
+			id = t.Hash.String()
+		case err == nil:
+			id = e.Hash.String()
+		case !errors.Is(err, object.ErrEntryNotFound) && !errors.Is(err, object.ErrDirectoryNotFound):
+			return "", fmt.Errorf("%s at %s: %w", p, short(commit), err)
+		}
+		fmt.Fprintf(h, "%s\x00%s\n", p, id)
 	}
-	sub, err := t.Tree(p)
-	if errors.Is(err, object.ErrDirectoryNotFound) {
-		return "", fmt.Errorf("%s: no directory %s at %s", p, p, short(commit))
-	}
-	if err != nil {
-		return "", fmt.Errorf("%s at %s: %w", p, short(commit), err)
-	}
-	return sub.Hash.String(), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // scrubErr removes the credentials from an error's text (go-git can quote

@@ -119,8 +119,15 @@ func TestCacheFetchesOnlyWhatChanged(t *testing.T) {
 	if n := srv.Requests() - before; n != 0 {
 		t.Errorf("fetching a commit already cached made %d requests", n)
 	}
-	treeA, _ := l.TreeHash(rev.Commit, "apps/a")
-	treeB, _ := l.TreeHash(rev.Commit, "apps/b")
+	hash := func(commit string, paths ...string) string {
+		t.Helper()
+		h, err := l.ContentHash(commit, paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	treeA, treeB := hash(rev.Commit, "apps/a/"), hash(rev.Commit, "apps/b")
 
 	// A commit that touches only b.
 	if _, err := repo.Update("main", gittest.Files(map[string]string{"apps/b/cm.yaml": "b2"}), nil, "three"); err != nil {
@@ -133,13 +140,15 @@ func TestCacheFetchesOnlyWhatChanged(t *testing.T) {
 	if err := cache.Fetch(ctx, repo.URL, rev2, goodCred); err != nil {
 		t.Fatal(err)
 	}
-	treeA2, _ := l.TreeHash(rev2.Commit, "apps/a")
-	treeB2, _ := l.TreeHash(rev2.Commit, "apps/b")
+	treeA2, treeB2 := hash(rev2.Commit, "apps/a/"), hash(rev2.Commit, "apps/b")
 	if treeA2 != treeA || treeB2 == treeB {
-		t.Errorf("tree hashes: a %s->%s (want same), b %s->%s (want changed)", treeA, treeA2, treeB, treeB2)
+		t.Errorf("content hashes: a %s->%s (want same), b %s->%s (want changed)", treeA, treeA2, treeB, treeB2)
 	}
-	if _, err := l.TreeHash(rev2.Commit, "apps/none"); err == nil {
-		t.Error("tree hash of a missing path")
+	if hash(rev2.Commit, "apps/b/cm.yaml") == hash(rev.Commit, "apps/b/cm.yaml") {
+		t.Error("a changed file kept its content hash")
+	}
+	if hash(rev2.Commit, "apps/none") == hash(rev2.Commit, "apps/other") {
+		t.Error("two missing paths hash alike: the path must be part of the digest")
 	}
 }
 
@@ -237,7 +246,7 @@ func TestCacheCommitRefAfterShallowBranchFetch(t *testing.T) {
 		t.Fatalf("pinned commit after a shallow fetch: %v", err)
 	}
 	l, _ := cache.Local(repo.URL, pinned)
-	if h, err := l.TreeHash(old, "."); err != nil || h == "" {
+	if h, err := l.ContentHash(old, []string{"."}); err != nil || h == "" {
 		t.Errorf("tree of the pinned commit: %q, %v", h, err)
 	}
 }

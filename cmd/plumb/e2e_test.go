@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,7 +25,23 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, testenv.Options{Nodes: 2}, &env)) }
+// plumbArgsEnv makes the test binary stand in for plumb: started with it
+// set (to a JSON array of arguments), TestMain runs the command instead of
+// the tests. Controller tests use it to run `plumb serve` as a real process
+// they can SIGKILL, without building a second binary.
+const plumbArgsEnv = "PLUMB_TEST_RUN_ARGS"
+
+func TestMain(m *testing.M) {
+	if raw, ok := os.LookupEnv(plumbArgsEnv); ok {
+		var args []string
+		if err := json.Unmarshal([]byte(raw), &args); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", plumbArgsEnv, err)
+			os.Exit(exitError)
+		}
+		os.Exit(run(args, streams{in: os.Stdin, out: os.Stdout, errOut: os.Stderr}))
+	}
+	os.Exit(testenv.Main(m, testenv.Options{Nodes: 2}, &env))
+}
 
 // e2e is one test's namespace, app directory and clients.
 type e2e struct {

@@ -138,6 +138,6 @@ func newRootCmd(s streams) *cobra.Command {
 	g.kube.bind(cmd.PersistentFlags())
 	cmd.PersistentFlags().IntVarP(&g.verbosity, "v", "v", 0, "log verbosity: 0 warnings, 1 info, 2 debug")
 
-	cmd.AddCommand(newVersionCmd(s), newRenderCmd(s, g), newDiffCmd(s, g), newSyncCmd(s, g), newStatusCmd(s, g), newPreviewCmd(s, g))
+	cmd.AddCommand(newVersionCmd(s), newRenderCmd(s, g), newDiffCmd(s, g), newSyncCmd(s, g), newStatusCmd(s, g), newPreviewCmd(s, g), newServeCmd(s, g))
 	return cmd
 }

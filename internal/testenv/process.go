@@ -59,8 +59,8 @@ type process struct {
 }
 
 // startProcess runs bin with args in its own process group, with output going
-// to <dir>/<name>.log.
-func startProcess(sp *spawner, dir, name, bin string, args ...string) (*process, error) {
+// to <dir>/<name>.log. env, if not nil, is added to the environment.
+func startProcess(sp *spawner, dir, name string, env []string, bin string, args ...string) (*process, error) {
 	logPath := dir + "/" + name + ".log"
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -70,6 +70,9 @@ func startProcess(sp *spawner, dir, name, bin string, args ...string) (*process,
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := sp.start(cmd); err != nil {
 		logFile.Close()
@@ -137,3 +140,42 @@ func (p *process) logTail(lines int) string {
 
 // errExited is returned while waiting for a component that died.
 var errExited = errors.New("exited")
+
+// Process is a program a test started next to the control plane with
+// StartProcess: it dies with the test binary, and Env.Stop ends it too.
+type Process struct {
+	p *process
+}
+
+// StartProcess runs bin with args and the extra environment env, in its own
+// process group, its output in the file LogPath returns. The name must be
+// unique among the environment's processes.
+func (e *Env) StartProcess(name string, env []string, bin string, args ...string) (*Process, error) {
+	p, err := startProcess(e.spawner, e.Dir, name, env, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	e.procs = append(e.procs, p)
+	return &Process{p: p}, nil
+}
+
+// Kill SIGKILLs the process group and waits for it, as a crash would.
+func (p *Process) Kill() { p.p.kill() }
+
+// Stop sends SIGTERM and waits up to 10 seconds before SIGKILL.
+func (p *Process) Stop() { p.p.stop(10 * time.Second) }
+
+// Exited reports whether the process has ended, and how.
+func (p *Process) Exited() (bool, error) { return p.p.exited() }
+
+// Pid is the process's ID.
+func (p *Process) Pid() int { return p.p.cmd.Process.Pid }
+
+// LogPath is the file that holds the process's output.
+func (p *Process) LogPath() string { return p.p.logPath }
+
+// Log returns the process's output so far.
+func (p *Process) Log() string {
+	b, _ := os.ReadFile(p.p.logPath)
+	return string(b)
+}

@@ -306,7 +306,7 @@ func (e *Env) writeKubeconfig(path string, kp keyPair) error {
 }
 
 func (e *Env) start(name string, args ...string) (*process, error) {
-	p, err := startProcess(e.spawner, e.Dir, name, filepath.Join(e.bins, name), args...)
+	p, err := startProcess(e.spawner, e.Dir, name, nil, filepath.Join(e.bins, name), args...)
 	if err != nil {
 		return nil, err
 	}

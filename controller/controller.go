@@ -1,0 +1,311 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/git"
+	"github.com/plumbhq/plumb/sync"
+)
+
+// Defaults of Options.
+const (
+	DefaultWorkers       = 4
+	DefaultTimeout       = 5 * time.Minute
+	DefaultDriftInterval = 5 * time.Second
+	DefaultInterval      = 3 * time.Minute
+	defaultRetryBackoff  = 2 * time.Second
+	maxRetryBackoff      = 5 * time.Minute
+	// healthRecheck is how soon an App whose objects are still rolling out
+	// is looked at again.
+	healthRecheck = time.Second
+)
+
+// StatusWriter persists an App's status (the App resource's status
+// subresource in CRD mode; nothing in config-file mode, where the status is
+// served from memory).
+type StatusWriter interface {
+	WriteStatus(ctx context.Context, app *v1alpha1.App) error
+}
+
+// EventRecorder is the part of client-go's record.EventRecorder the
+// controller uses.
+type EventRecorder interface {
+	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...any)
+}
+
+// SecretReader reads the credentials Secret an App names.
+type SecretReader interface {
+	// Secret returns the data of the Secret namespace/name.
+	Secret(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
+// Options configure a Controller.
+type Options struct {
+	// Client is the engine's cluster client.
+	Client *sync.Client
+	// Git is the repository cache shared by every App.
+	Git *git.Cache
+	// WorkDir holds the short-lived exports a render reads (default: the
+	// system's temporary directory).
+	WorkDir string
+	// Workers is how many Apps reconcile at once (default 4).
+	Workers int
+	// Timeout bounds one reconcile of one App (default 5m), so no App can
+	// hold a worker for ever.
+	Timeout time.Duration
+	// DriftInterval is how often live objects are compared with the last
+	// render between polls (default 5s): self-heal and OutOfSync reporting.
+	DriftInterval time.Duration
+	// MaxRepoBytes caps one exported revision (default 512 MiB).
+	MaxRepoBytes int64
+
+	Secrets SecretReader  // nil: Apps may not name a secretRef
+	Status  StatusWriter  // nil: status lives in memory only
+	Events  EventRecorder // nil: no Kubernetes Events
+	Metrics *Metrics      // nil: no metrics
+	Log     *slog.Logger  // nil: no logs
+}
+
+// Controller keeps many Apps in step with their repositories. Each App is a
+// key on a delaying work queue: the queue never hands one key to two
+// workers, so an App's reconciles are serial while different Apps proceed
+// in parallel, and it keeps one pending wake-up per key (the earliest), so
+// polls, drift checks, retries and webhooks coalesce. Retries back off per
+// App (retryAfter) rather than through the queue's global rate limiter,
+// because each App names its own backoff and retry limit.
+type Controller struct {
+	opts  Options
+	queue workqueue.TypedDelayingInterface[types.NamespacedName]
+	log   *slog.Logger
+
+	// resolves coalesces concurrent ls-remotes of one repository and ref
+	// (all the Apps a push concerns poll at once).
+	resolves singleflight.Group
+
+	mu   gosync.Mutex
+	apps map[types.NamespacedName]*appState
+}
+
+// appState is what the controller keeps per App. spec is replaced by
+// Upsert; everything else belongs to the worker reconciling the App.
+type appState struct {
+	app      v1alpha1.App // spec and metadata as last seen; status as last computed
+	specErr  error        // Validate's verdict on the spec
+	pollNow  bool         // a webhook or a spec change asks for a poll
+	nextPoll time.Time
+	// nextDrift is when live objects are next compared with the render.
+	nextDrift time.Time
+
+	rev       git.Revision
+	inputs    []string // repository paths the last render read
+	renderKey string   // content hash of inputs at rev, plus the options
+	desired   []*unstructured.Unstructured
+	// syncedKey is the renderKey the live objects were last found or made
+	// equal to; "" until then.
+	syncedKey string
+	failures  int
+	// lastEvent is the reason and message of the last Event, so that a
+	// repeated outcome does not repeat the Event.
+	lastEvent string
+}
+
+// New returns a controller; Run starts it.
+func New(opts Options) (*Controller, error) {
+	if opts.Client == nil || opts.Git == nil {
+		return nil, errors.New("controller: a cluster client and a git cache are required")
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.DriftInterval <= 0 {
+		opts.DriftInterval = DefaultDriftInterval
+	}
+	if opts.MaxRepoBytes <= 0 {
+		opts.MaxRepoBytes = 512 << 20
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = os.TempDir()
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Controller{
+		opts: opts,
+		log:  log,
+		queue: workqueue.NewTypedDelayingQueueWithConfig(
+			workqueue.TypedDelayingQueueConfig[types.NamespacedName]{Name: "apps"}),
+		apps: map[types.NamespacedName]*appState{},
+	}, nil
+}
+
+// Upsert adds an App or replaces its spec. A new App, or a changed
+// generation, is reconciled at once. A new App's status seeds its state (the
+// App resource's, after a restart) so that conditions keep their transition
+// times and an unchanged outcome writes nothing.
+func (c *Controller) Upsert(app v1alpha1.App) {
+	c.upsert(app, app.Validate())
+}
+
+// UpsertInvalid adds an App whose resource could not even be read as an
+// App; its status reports err until the spec changes.
+func (c *Controller) UpsertInvalid(app v1alpha1.App, err error) {
+	c.upsert(app, err)
+}
+
+func (c *Controller) upsert(app v1alpha1.App, specErr error) {
+	key := types.NamespacedName{Namespace: app.Namespace, Name: app.Name}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.apps[key]
+	if ok && st.app.Generation == app.Generation && app.Generation != 0 {
+		return // a status update or a resync: nothing to act on
+	}
+	if !ok {
+		st = &appState{}
+		c.apps[key] = st
+	} else {
+		app.Status = st.app.Status
+	}
+	st.app = *app.DeepCopy()
+	st.specErr = specErr
+	st.pollNow = true
+	c.queue.Add(key)
+}
+
+// Remove forgets an App. Its objects stay in the cluster, as after
+// `kubectl delete` of an Argo CD Application without a finalizer.
+func (c *Controller) Remove(key types.NamespacedName) {
+	c.mu.Lock()
+	delete(c.apps, key)
+	c.mu.Unlock()
+	c.opts.Metrics.forget(key.String())
+}
+
+// PollNow asks every App of repo (a normalised URL) to poll at once. It is
+// what the webhook handler calls; it never blocks, and pushes that arrive
+// while a poll is queued or running coalesce into one more poll.
+func (c *Controller) PollNow(repo string, push git.Push) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	known := false
+	for key, st := range c.apps {
+		u, err := git.NormalizeURL(st.app.Spec.Source.RepoURL)
+		if err != nil || u != repo {
+			continue
+		}
+		known = true
+		st.pollNow = true
+		c.queue.Add(key)
+	}
+	return known
+}
+
+// Apps returns a copy of every App with its current status, sorted by
+// namespace and name.
+func (c *Controller) Apps() []v1alpha1.App {
+	c.mu.Lock()
+	out := make([]v1alpha1.App, 0, len(c.apps))
+	for _, st := range c.apps {
+		out = append(out, *st.app.DeepCopy())
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b v1alpha1.App) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	return out
+}
+
+// Run reconciles until ctx ends, then waits for the workers to finish.
+func (c *Controller) Run(ctx context.Context) error {
+	var wg gosync.WaitGroup
+	for range c.opts.Workers {
+		wg.Go(func() {
+			for c.next(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	c.queue.ShutDownWithDrain()
+	wg.Wait()
+	return nil
+}
+
+// next processes one key; false when the queue is shut down.
+func (c *Controller) next(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	if ctx.Err() != nil {
+		return true
+	}
+	if after, ok := c.reconcile(ctx, key); ok {
+		c.queue.AddAfter(key, after)
+	}
+	return true
+}
+
+// jitter spreads polls of many Apps over ±10% of the interval, so that
+// Apps created together do not poll their remotes together.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
+}
+
+// retryAfter is the backoff after n consecutive failures: the App's
+// retry.backoff (default 2s) doubling up to 5 minutes. With a retry limit,
+// an App that failed that often waits for its next poll instead.
+func retryAfter(app *v1alpha1.App, n int, nextPoll time.Time) time.Duration {
+	base := defaultRetryBackoff
+	limit := 0
+	if r := app.Spec.SyncPolicy.Retry; r != nil {
+		if r.Backoff != nil && r.Backoff.Duration > 0 {
+			base = r.Backoff.Duration
+		}
+		limit = r.Limit
+	}
+	if limit > 0 && n > limit {
+		return max(time.Until(nextPoll), 0)
+	}
+	d := base
+	for i := 1; i < n && d < maxRetryBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxRetryBackoff)
+}
+
+func interval(app *v1alpha1.App) time.Duration {
+	if i := app.Spec.SyncPolicy.Interval; i != nil && i.Duration > 0 {
+		return i.Duration
+	}
+	return DefaultInterval
+}
+
+func auto(app *v1alpha1.App) bool {
+	return app.Spec.SyncPolicy.Auto == nil || *app.Spec.SyncPolicy.Auto
+}
+
+// inventoryRef names the ConfigMap that holds an App's inventory.
+func inventoryRef(app *v1alpha1.App) string {
+	return fmt.Sprintf("ConfigMap/%s/%s", app.Namespace, sync.InventoryName(app.Name))
+}

@@ -1,0 +1,409 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/git"
+	"github.com/plumbhq/plumb/health"
+	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/sync"
+)
+
+// Condition reasons, also the Event reasons.
+const (
+	ReasonSucceeded     = "Succeeded"
+	ReasonProgressing   = "Progressing"
+	ReasonOutOfSync     = "OutOfSync"
+	ReasonDegraded      = "Degraded"
+	ReasonInvalidSpec   = "InvalidSpec"
+	ReasonGitFailed     = "GitOperationFailed"
+	ReasonRenderFailed  = "RenderFailed"
+	ReasonDiffFailed    = "ComparisonFailed"
+	ReasonSyncFailed    = "SyncFailed"
+	ReasonHealthUnknown = "HealthCheckFailed"
+)
+
+// Sync statuses.
+const (
+	Synced    = "Synced"
+	OutOfSync = "OutOfSync"
+	Unknown   = "Unknown"
+)
+
+// outcome is what one pass found and did; status, Events, metrics and the
+// next wake-up are derived from it.
+type outcome struct {
+	// result labels the reconcile metric.
+	result string
+	// failure is the condition reason of an error, with err (masked).
+	failure string
+	err     error
+	// outOfSync: live objects differ from the render and were left so.
+	outOfSync int
+	// counts are the actions of a sync that ran.
+	counts map[string]int
+	// health is set when it was computed in this pass.
+	health *health.Report
+}
+
+// reconcile runs one pass for key and says when to come back (false: not
+// until something else asks).
+func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (time.Duration, bool) {
+	start := time.Now()
+	c.mu.Lock()
+	st, ok := c.apps[key]
+	if !ok {
+		c.mu.Unlock()
+		return 0, false
+	}
+	w := *st
+	w.app = *st.app.DeepCopy()
+	st.pollNow = false
+	c.mu.Unlock()
+
+	pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	out := c.pass(pctx, &w, start)
+	cancel()
+	if ctx.Err() != nil {
+		return 0, false // shutting down: leave the status as it was
+	}
+
+	old := w.app.Status
+	w.app.Status = c.statusFor(&w, out)
+	c.events(&w, old, out)
+	if c.opts.Status != nil && !statusEqual(old, w.app.Status) {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := c.opts.Status.WriteStatus(sctx, &w.app); err != nil {
+			c.log.Error("writing status", "app", key.String(), "error", err)
+		}
+		cancel()
+	}
+	c.opts.Metrics.reconciled(key.String(), out.result, time.Since(start))
+	c.opts.Metrics.appState(key.String(), w.app.Status.SyncStatus == Synced, w.app.Status.Health)
+	logArgs := []any{"app", key.String(), "revision", w.app.Status.LastAttemptedRevision, "result", out.result,
+		"sync", w.app.Status.SyncStatus, "health", w.app.Status.Health, "duration", time.Since(start).Round(time.Millisecond)}
+	if out.counts != nil {
+		logArgs = append(logArgs, "changes", out.counts)
+	}
+	if out.err != nil {
+		c.log.Warn("reconcile failed", append(logArgs, "reason", out.failure, "error", out.err)...)
+	} else if out.result != "unchanged" {
+		c.log.Info("reconciled", logArgs...)
+	} else {
+		c.log.Debug("reconciled", logArgs...)
+	}
+
+	next := c.nextWake(&w, out)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.apps[key]
+	if !ok {
+		return 0, false
+	}
+	// The spec may have changed meanwhile (Upsert then asked for a poll);
+	// the worker's own fields are written back either way.
+	cur.app.Status = w.app.Status
+	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
+	cur.rev, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.inputs, w.renderKey, w.desired, w.syncedKey
+	cur.failures, cur.lastEvent = w.failures, w.lastEvent
+	return next, next >= 0
+}
+
+// nextWake is the delay until the App's next pass: the earliest of its
+// next poll, next drift check, a retry and a health recheck; -1 for never.
+func (c *Controller) nextWake(w *appState, out outcome) time.Duration {
+	if out.failure == ReasonInvalidSpec {
+		return -1 // until the spec changes
+	}
+	if out.err != nil {
+		return retryAfter(&w.app, w.failures, w.nextPoll)
+	}
+	next := time.Until(w.nextPoll)
+	if w.desired != nil {
+		next = min(next, time.Until(w.nextDrift))
+	}
+	if w.app.Status.Health == string(health.Progressing) || w.app.Status.Health == string(health.Missing) {
+		next = min(next, healthRecheck)
+	}
+	return max(next, 0)
+}
+
+// pass is one reconcile: poll → render (only when the App's inputs changed)
+// → diff (when new content arrived or a drift check is due) → sync (when
+// auto, and for drift only with selfHeal) → health.
+func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outcome {
+	app := &w.app
+	if w.specErr != nil {
+		return c.fail(w, ReasonInvalidSpec, "invalid", w.specErr)
+	}
+	if w.pollNow || !now.Before(w.nextPoll) || w.rev.Commit == "" {
+		w.nextPoll = now.Add(jitter(interval(app)))
+		rev, err := c.poll(ctx, app)
+		if err != nil {
+			w.nextPoll = now // poll again on the retry
+			return c.fail(w, ReasonGitFailed, "git_error", err)
+		}
+		w.rev = rev
+	}
+	local, err := c.opts.Git.Local(app.Spec.Source.RepoURL, w.rev)
+	if err != nil {
+		return c.fail(w, ReasonGitFailed, "git_error", err)
+	}
+	// The inputs of the last render decide whether this revision can change
+	// the render: they are the only paths a render of this App reads, and a
+	// change that adds an input (a new Kustomize base) changes a file among
+	// them (the kustomization that names it).
+	key := ""
+	if w.inputs != nil {
+		if key, err = renderKey(local, w.rev.Commit, w.inputs, app); err != nil {
+			return c.fail(w, ReasonGitFailed, "git_error", err)
+		}
+	}
+	if key == "" || key != w.renderKey || w.desired == nil {
+		desired, inputs, err := c.render(ctx, app, local, w.rev.Commit)
+		c.opts.Metrics.rendered(keyOf(app), err)
+		if err != nil {
+			// The last good render stays unused: syncing it would roll the
+			// cluster back to an older revision. Nothing is applied or pruned.
+			w.desired, w.renderKey = nil, ""
+			return c.fail(w, ReasonRenderFailed, "render_error", err)
+		}
+		if key, err = renderKey(local, w.rev.Commit, inputs, app); err != nil {
+			return c.fail(w, ReasonGitFailed, "git_error", err)
+		}
+		w.desired, w.inputs, w.renderKey = desired, inputs, key
+	}
+
+	newContent := w.renderKey != w.syncedKey
+	if !newContent && now.Before(w.nextDrift) && w.failures == 0 {
+		out := outcome{result: "unchanged"}
+		if h := health.Status(app.Status.Health); h != health.Healthy && h != health.Suspended {
+			out.health = c.healthOf(ctx, w.desired)
+		}
+		return out
+	}
+	w.nextDrift = now.Add(c.opts.DriftInterval)
+	return c.compareAndSync(ctx, w, newContent)
+}
+
+// compareAndSync diffs the render against the cluster and applies it when
+// the App's policy says so.
+func (c *Controller) compareAndSync(ctx context.Context, w *appState, newContent bool) outcome {
+	app := &w.app
+	cl := c.opts.Client
+	masker := diff.NewMasker()
+	desired := sync.Label(w.desired, app.Name)
+	var prune []*unstructured.Unstructured
+	if app.Spec.SyncPolicy.Prune {
+		var err error
+		if prune, err = sync.PruneCandidates(ctx, cl, app.Namespace, app.Name, desired, false); err != nil {
+			return c.fail(w, ReasonDiffFailed, "diff_error", masker.ScrubError(err))
+		}
+	}
+	rep := diff.Compute(ctx, cl, desired, prune, diff.Options{Ignore: app.IgnoreRules(), Masker: masker})
+	differ := 0
+	for _, r := range rep.Results {
+		if r.Action != diff.Unchanged {
+			differ++
+		}
+	}
+	out := outcome{result: "unchanged"}
+	switch {
+	case differ == 0:
+		w.syncedKey = w.renderKey
+	case auto(app) && (newContent || app.Spec.SyncPolicy.SelfHeal):
+		changes, err := sync.Sync(ctx, cl, w.desired, sync.Options{
+			App:                app.Name,
+			InventoryNamespace: app.Namespace,
+			Prune:              app.Spec.SyncPolicy.Prune,
+			AllowEmpty:         app.Spec.SyncPolicy.AllowEmpty,
+			Force:              app.Spec.SyncPolicy.Force,
+			Ignore:             app.IgnoreRules(),
+			Masker:             masker,
+		})
+		out.counts = map[string]int{}
+		for a, n := range changes.Counts() {
+			out.counts[string(a)] = n
+		}
+		c.opts.Metrics.synced(keyOf(app), out.counts)
+		if err != nil {
+			o := c.fail(w, ReasonSyncFailed, "sync_error", masker.ScrubError(err))
+			o.counts = out.counts
+			return o
+		}
+		w.syncedKey = w.renderKey
+		out.result = "synced"
+	default:
+		if errs := rep.Errors(); len(errs) > 0 {
+			return c.fail(w, ReasonDiffFailed, "diff_error", errors.New(errs[0].Error))
+		}
+		out.outOfSync = differ
+		out.result = "out_of_sync"
+	}
+	w.failures = 0
+	out.health = c.healthOf(ctx, desired)
+	return out
+}
+
+// fail records a failed pass.
+func (c *Controller) fail(w *appState, reason, result string, err error) outcome {
+	w.failures++
+	return outcome{result: result, failure: reason, err: err}
+}
+
+// poll resolves the App's ref on its remote and fetches the commit when the
+// cache lacks it. Concurrent polls of one repository, ref and credentials
+// share one ls-remote.
+func (c *Controller) poll(ctx context.Context, app *v1alpha1.App) (git.Revision, error) {
+	cred, err := c.credentials(ctx, app)
+	if err != nil {
+		return git.Revision{}, err
+	}
+	src := app.Spec.Source
+	flight := src.RepoURL + "\x00" + src.Ref + "\x00"
+	if src.SecretRef != nil {
+		flight += app.Namespace + "/" + src.SecretRef.Name
+	}
+	v, err, _ := c.resolves.Do(flight, func() (any, error) {
+		start := time.Now()
+		rev, err := c.opts.Git.Resolve(ctx, src.RepoURL, src.Ref, cred)
+		c.opts.Metrics.gitOp("ls-remote", start, err)
+		return rev, err
+	})
+	if err != nil {
+		return git.Revision{}, err
+	}
+	rev := v.(git.Revision)
+	if !c.opts.Git.Has(src.RepoURL, rev) {
+		start := time.Now()
+		err := c.opts.Git.Fetch(ctx, src.RepoURL, rev, cred)
+		c.opts.Metrics.gitOp("fetch", start, err)
+		if err != nil {
+			return git.Revision{}, err
+		}
+	}
+	return rev, nil
+}
+
+// Secret keys read for repository credentials (the names Flux uses).
+const (
+	SecretUsername   = "username"
+	SecretPassword   = "password"
+	SecretIdentity   = "identity"
+	SecretKnownHosts = "known_hosts"
+)
+
+func (c *Controller) credentials(ctx context.Context, app *v1alpha1.App) (*git.Credentials, error) {
+	ref := app.Spec.Source.SecretRef
+	if ref == nil {
+		return nil, nil
+	}
+	if c.opts.Secrets == nil {
+		return nil, fmt.Errorf("Secret/%s/%s: this controller reads no Secrets", app.Namespace, ref.Name)
+	}
+	data, err := c.opts.Secrets.Secret(ctx, app.Namespace, ref.Name)
+	if err != nil {
+		return nil, fmt.Errorf("Secret/%s/%s: %w", app.Namespace, ref.Name, err)
+	}
+	return &git.Credentials{
+		Username:      string(data[SecretUsername]),
+		Password:      string(data[SecretPassword]),
+		SSHPrivateKey: data[SecretIdentity],
+		KnownHosts:    data[SecretKnownHosts],
+	}, nil
+}
+
+// render exports the commit and renders the App, returning its objects and
+// the repository paths the render read.
+func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.Local, commit string) ([]*unstructured.Unstructured, []string, error) {
+	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := local.Export(ctx, commit, dir, c.opts.MaxRepoBytes); err != nil {
+		return nil, nil, err
+	}
+	src := render.Source{Root: dir, Path: app.SourcePath()}
+	opts := renderOptions(app)
+	opts.Mapper = c.opts.Client.Mapper()
+	inputs, err := render.Inputs(src, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := render.Render(ctx, src, opts)
+	if errors.Is(err, render.ErrEmptyRender) && app.Spec.SyncPolicy.AllowEmpty {
+		return []*unstructured.Unstructured{}, inputs, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	objs := make([]*unstructured.Unstructured, len(res.Objects))
+	for i, o := range res.Objects {
+		objs[i] = o.Object
+	}
+	return objs, inputs, nil
+}
+
+// renderOptions are the App's render options; objects that name no
+// namespace go to the destination, by default the App's own namespace.
+func renderOptions(app *v1alpha1.App) render.Options {
+	opts := app.RenderOptions()
+	if opts.Namespace == "" {
+		opts.Namespace = app.Namespace
+	}
+	return opts
+}
+
+// renderKey identifies a render: the content of every input at commit and
+// everything in the spec that changes the output.
+func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.App) (string, error) {
+	content, err := local.ContentHash(commit, inputs)
+	if err != nil {
+		return "", err
+	}
+	spec, err := json.Marshal(struct {
+		Name      string
+		Path      string
+		Namespace string
+		Render    v1alpha1.RenderOptions
+	}{app.Name, app.SourcePath(), renderOptions(app).Namespace, app.Spec.Render})
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(spec)
+	h.Write([]byte(content))
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// healthOf reads each object and rates it; a read error makes the App's
+// health Unknown rather than failing the pass.
+func (c *Controller) healthOf(ctx context.Context, desired []*unstructured.Unstructured) *health.Report {
+	results := make([]health.Result, 0, len(desired))
+	for _, d := range desired {
+		live, err := c.opts.Client.Get(ctx, d)
+		r := health.Of(live)
+		if err != nil {
+			r = health.Result{Status: health.Unknown, Reason: err.Error()}
+		}
+		r.Ref = render.RefOf(d)
+		results = append(results, r)
+	}
+	rep := health.Aggregate(results)
+	return &rep
+}
+
+func keyOf(app *v1alpha1.App) string { return app.Namespace + "/" + app.Name }

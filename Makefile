@@ -116,9 +116,24 @@ $(TESTENV)/kwok-stages.yaml: Makefile
 	done > $@.tmp && mv $@.tmp $@
 
 .PHONY: test
-test: testenv tools $(GOTESTSUM) ## Run every test, including those against the real control plane and git server
+# The reliability and security tests (faults, bad inputs, leak searches)
+# and the fuzz runs record themselves here; hack/summary prints the summary.
+REPORT := $(CACHE)/test-report.jsonl
+export PLUMB_TEST_REPORT := $(REPORT)
+
+test: testenv tools $(GOTESTSUM) ## Run every test (control plane, git server, fault suite), then the fuzz targets, then print the summary
+	@mkdir -p $(CACHE) && rm -f $(REPORT)
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
 	@hack/check-no-orphans.sh $(TESTENV)
+	@$(MAKE) fuzz
+	@$(GO) run ./hack/summary $(REPORT)
+
+.PHONY: test-faults
+test-faults: testenv tools $(GOTESTSUM) ## Run only the fault suite, the bad input catalogue and the leak and privilege tests, then print the summary
+	@mkdir -p $(CACHE) && rm -f $(REPORT)
+	$(GOTESTSUM) --format testname -- -count=1 -timeout $(GO_TEST_TIMEOUT) -run '^(TestFault|TestBadInput|TestLeak|TestLeastPrivilege|TestSecretValueNeverPrinted|TestServeGitOutage)' ./cmd/plumb
+	@hack/check-no-orphans.sh $(TESTENV)
+	@$(GO) run ./hack/summary $(REPORT)
 
 .PHONY: test-short
 test-short: $(GOTESTSUM) ## Run the tests that need no control plane
@@ -129,10 +144,17 @@ FUZZ_TARGETS := ./git:FuzzNormalizeURL ./git:FuzzVerify ./git:FuzzParsePush ./re
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s); findings land in testdata/fuzz as seeds
+	@mkdir -p $(CACHE)
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo ">> $$fn ($$pkg, $(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
+	  log=$(CACHE)/fuzz-$$fn.log; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1; rc=$$?; \
+	  grep -v '^fuzz: elapsed' $$log || true; \
+	  execs=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2); \
+	  ok=true; [ $$rc -eq 0 ] || ok=false; \
+	  echo "{\"kind\":\"fuzz\",\"name\":\"$$fn\",\"ok\":$$ok,\"objectsLost\":0,\"leaks\":0,\"execs\":$${execs:-0}}" >> $(REPORT); \
+	  [ $$rc -eq 0 ] || exit 1; \
 	done
 
 .PHONY: lint

@@ -214,8 +214,11 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, newContent
 	}
 	rep := diff.Compute(ctx, cl, desired, prune, diff.Options{Ignore: app.IgnoreRules(), Masker: masker})
 	differ := 0
+	unchanged := map[render.Ref]bool{}
 	for _, r := range rep.Results {
-		if r.Action != diff.Unchanged {
+		if r.Action == diff.Unchanged {
+			unchanged[r.Ref] = true
+		} else {
 			differ++
 		}
 	}
@@ -232,6 +235,9 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, newContent
 			Force:              app.Spec.SyncPolicy.Force,
 			Ignore:             app.IgnoreRules(),
 			Masker:             masker,
+			// Only what the diff found different is applied: a sync after a
+			// restart or an interrupted sync writes nothing twice.
+			Unchanged: func(r render.Ref) bool { return unchanged[r] },
 		})
 		out.counts = map[string]int{}
 		for a, n := range changes.Counts() {

@@ -20,7 +20,11 @@ const WaveAnnotation = "plumb.dev/sync-wave"
 const (
 	stageCRD = iota
 	stageNamespace
-	stageDefinitions // cluster-wide definitions, policy and RBAC
+	stageDefinitions // cluster-wide definitions, policy and RBAC roles
+	// Bindings follow the roles they grant: for anyone short of cluster-admin
+	// the API server's escalation check reads the role, so a binding applied
+	// alongside its role fails with "not found".
+	stageBinding
 	stageServiceAccount
 	stageConfigMap
 	stageSecret
@@ -30,15 +34,15 @@ const (
 	stageWebhook
 )
 
-var stageNames = []string{"CustomResourceDefinitions", "Namespaces", "definitions and RBAC", "ServiceAccounts", "ConfigMaps", "Secrets", "storage", "Services", "workloads", "webhooks"}
+var stageNames = []string{"CustomResourceDefinitions", "Namespaces", "definitions and RBAC", "RBAC bindings", "ServiceAccounts", "ConfigMaps", "Secrets", "storage", "Services", "workloads", "webhooks"}
 
 var stageOf = map[schema.GroupKind]int{
 	{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}: stageCRD,
 	{Kind: "Namespace"}: stageNamespace,
 	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}:                       stageDefinitions,
-	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                stageDefinitions,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}:                stageBinding,
 	{Group: "rbac.authorization.k8s.io", Kind: "Role"}:                              stageDefinitions,
-	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}:                       stageDefinitions,
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}:                       stageBinding,
 	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:                             stageDefinitions,
 	{Group: "storage.k8s.io", Kind: "StorageClass"}:                                 stageDefinitions,
 	{Group: "networking.k8s.io", Kind: "IngressClass"}:                              stageDefinitions,

@@ -117,6 +117,11 @@ type Options struct {
 	Masker *diff.Masker
 	// Progress, if set, is called after each object.
 	Progress func(Change)
+	// Unchanged, if set, names objects a diff has just found equal to the
+	// cluster: they are recorded as unchanged without a request (and still
+	// count for the inventory). A controller that diffed first uses it so
+	// that a sync writes only what differs.
+	Unchanged func(render.Ref) bool
 }
 
 // clientSideManagers are the field managers of kubectl's client-side apply
@@ -239,6 +244,10 @@ func (s *syncer) applyBatch(ctx context.Context, b batch) {
 func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Change {
 	ref := render.RefOf(o)
 	ch := Change{Ref: ref}
+	if s.opts.Unchanged != nil && s.opts.Unchanged(ref) {
+		ch.Action, ch.Reason = Unchanged, "the diff found it unchanged"
+		return ch
+	}
 	fail := func(what string, err error) Change {
 		ch.Action = Failed
 		ch.Error = s.opts.Masker.Scrub(fmt.Sprintf("%s: %s: %v", ref, what, err))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/plumbhq/plumb/internal/gittest"
 	"github.com/plumbhq/plumb/internal/testenv"
+	"github.com/plumbhq/plumb/internal/testreport"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -356,8 +357,11 @@ func TestSecretValueNeverPrinted(t *testing.T) {
 		t.Errorf("invalid Secret synced with exit %d", code)
 	}
 	all := strings.Join(outputs, "\n")
+	rec := &testreport.Entry{Kind: testreport.Leak, Name: fmt.Sprintf("CLI: %d outputs of diff (text, JSON, Markdown), sync -v 9, status, a rejected Secret", len(outputs)), OK: true}
+	testreport.Record(t, rec)
 	for _, needle := range []string{planted, base64.StdEncoding.EncodeToString([]byte(planted)), base64.StdEncoding.EncodeToString([]byte(planted + "-changed"))} {
 		if strings.Contains(all, needle) {
+			rec.Leaks++
 			t.Errorf("secret value %q leaked into output", needle)
 		}
 	}

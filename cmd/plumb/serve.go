@@ -57,6 +57,8 @@ type serveFlags struct {
 	renewDeadline     time.Duration
 	retryPeriod       time.Duration
 	logFormat         string
+	qps               float32
+	burst             int
 }
 
 func newServeCmd(s streams, g *globalFlags) *cobra.Command {
@@ -91,6 +93,8 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.DurationVar(&f.renewDeadline, "renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
 	fs.DurationVar(&f.retryPeriod, "retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.Float32Var(&f.qps, "kube-api-qps", sync.DefaultQPS, "client-side limit of requests per second to the Kubernetes API")
+	fs.IntVar(&f.burst, "kube-api-burst", sync.DefaultBurst, "client-side burst of requests to the Kubernetes API")
 	return cmd
 }
 
@@ -122,6 +126,7 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(metrics.WrapTransport)
 	cfg.UserAgent = "plumb"
+	cfg.QPS, cfg.Burst = f.qps, f.burst
 
 	var apps []v1alpha1.App
 	if f.config != "" {

@@ -33,6 +33,7 @@ import (
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/internal/gittest"
 	"github.com/plumbhq/plumb/internal/testenv"
+	"github.com/plumbhq/plumb/internal/testreport"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -570,6 +571,8 @@ func kubectlErr(e *e2e, args ...string) (string, error) {
 // reason, live objects stay as they were and nothing is pruned; it recovers
 // by itself.
 func TestServeGitOutage(t *testing.T) {
+	rec := &testreport.Entry{Kind: testreport.Fault, Name: "Git server stopped", OK: true}
+	testreport.Record(t, rec)
 	gitDir := t.TempDir()
 	s := newServeEnv(t, "serve-outage", gittest.Options{Dir: gitDir})
 	apps := s.exampleApps(s.repo.URL, func(a *v1alpha1.App) { a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Second} })
@@ -596,6 +599,7 @@ func TestServeGitOutage(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // several failed polls
 	if got := s.liveVersions(); fmt.Sprint(got) != fmt.Sprint(versions) {
+		rec.Lost = len(versions) - len(got)
 		t.Errorf("objects changed during the outage:\nbefore %v\nafter  %v", versions, got)
 	}
 
@@ -605,7 +609,7 @@ func TestServeGitOutage(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Close() })
 	took := s.waitReady(60*time.Second, "plain")
-	t.Logf("recovered %.1fs after the Git server came back", took.Seconds())
+	rec.Detail = fmt.Sprintf("Stalled/GitOperationFailed, objects untouched; recovered %.1fs after the server came back", took.Seconds())
 }
 
 // Acceptance 7: of two replicas only the leader reconciles; when it is

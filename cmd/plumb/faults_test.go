@@ -363,7 +363,8 @@ func TestFaultForcedApplyByAnotherManager(t *testing.T) {
 	if got := s.kubectl("get", "deployment", "helm-greeter", "-o", `jsonpath={.spec.template.spec.containers[0].env[?(@.name=="MESSAGE")].value}`); got != "intruder" {
 		t.Errorf("without selfHeal plumb reverted the intruder's value: %q", got)
 	}
-	rec.Detail = fmt.Sprintf("selfHeal took the field back in %.1fs; without selfHeal: %s", took.Seconds(), describe(s.app("helm")))
+	a := s.app("helm")
+	rec.Detail = fmt.Sprintf("selfHeal took the field back in %.1fs; without selfHeal the App is %s and the value stays", took.Seconds(), a.Status.SyncStatus)
 }
 
 // A webhook flood from concurrent clients: 10,000 badly signed requests,

@@ -45,6 +45,7 @@ type tally struct {
 
 func summarise(w io.Writer, r io.Reader) (bool, error) {
 	kinds := map[string]*tally{}
+	var details []string
 	var lost, leaks int
 	var execs int64
 	var fuzzTargets []string
@@ -68,6 +69,9 @@ func summarise(w io.Writer, r io.Reader) (bool, error) {
 		} else {
 			k.failed = append(k.failed, e.Name)
 		}
+		if e.Kind == testreport.Fault && e.Detail != "" {
+			details = append(details, fmt.Sprintf("  - %s: %s", e.Name, e.Detail))
+		}
 		lost += e.Lost
 		leaks += e.Leaks
 		if e.Kind == testreport.Fuzz {
@@ -88,6 +92,9 @@ func summarise(w io.Writer, r io.Reader) (bool, error) {
 	faults, bad, leak, fuzz := get(testreport.Fault), get(testreport.BadInput), get(testreport.Leak), get(testreport.Fuzz)
 	fmt.Fprintln(w, "==== plumb reliability and security summary ====")
 	fmt.Fprintf(w, "faults injected:    %d, survived %d%s\n", faults.tried, faults.passed, failedList(faults))
+	for _, d := range details {
+		fmt.Fprintln(w, d)
+	}
 	fmt.Fprintf(w, "bad inputs tried:   %d, refused cleanly %d%s\n", bad.tried, bad.passed, failedList(bad))
 	fmt.Fprintf(w, "fuzz executions:    %d over %d targets%s\n", execs, fuzz.tried, failedList(fuzz))
 	if len(fuzzTargets) > 0 {

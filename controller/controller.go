@@ -94,6 +94,9 @@ type Controller struct {
 	queue workqueue.TypedDelayingInterface[types.NamespacedName]
 	log   *slog.Logger
 
+	// live is the watch cache of managed objects (set by Run).
+	live *liveCache
+
 	// resolves coalesces concurrent ls-remotes of one repository and ref
 	// (all the Apps a push concerns poll at once).
 	resolves singleflight.Group
@@ -119,7 +122,10 @@ type appState struct {
 	// syncedKey is the renderKey the live objects were last found or made
 	// equal to; "" until then.
 	syncedKey string
-	failures  int
+	// inv is the App's inventory as last read (its fingerprints); nil until
+	// read, and after a sync wrote a new one.
+	inv      *sync.Inventory
+	failures int
 	// lastEvent is the reason and message of the last Event, so that a
 	// repeated outcome does not repeat the Event.
 	lastEvent string
@@ -220,6 +226,19 @@ func (c *Controller) PollNow(repo string, push git.Push) bool {
 	return known
 }
 
+// changed wakes the Apps named app: one of their objects changed or went.
+// The pass that follows checks fingerprints, so a change that is not drift
+// (a status update) costs no request.
+func (c *Controller) changed(app string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key := range c.apps {
+		if key.Name == app {
+			c.queue.Add(key)
+		}
+	}
+}
+
 // Apps returns a copy of every App with its current status, sorted by
 // namespace and name.
 func (c *Controller) Apps() []v1alpha1.App {
@@ -237,6 +256,7 @@ func (c *Controller) Apps() []v1alpha1.App {
 
 // Run reconciles until ctx ends, then waits for the workers to finish.
 func (c *Controller) Run(ctx context.Context) error {
+	c.live = newLiveCache(ctx, c.opts.Client.Metadata(), c.opts.Client.Mapper(), c.changed)
 	var wg gosync.WaitGroup
 	for range c.opts.Workers {
 		wg.Go(func() {

@@ -162,7 +162,7 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-func TestVerbOf(t *testing.T) {
+func TestAPIVerb(t *testing.T) {
 	tests := []struct {
 		name, method, url, contentType, want string
 	}{
@@ -183,8 +183,8 @@ func TestVerbOf(t *testing.T) {
 			if tt.contentType != "" {
 				r.Header.Set("Content-Type", tt.contentType)
 			}
-			if got := verbOf(r); got != tt.want {
-				t.Errorf("verbOf(%s %s) = %q, want %q", tt.method, tt.url, got, tt.want)
+			if got := APIVerb(r); got != tt.want {
+				t.Errorf("APIVerb(%s %s) = %q, want %q", tt.method, tt.url, got, tt.want)
 			}
 		})
 	}

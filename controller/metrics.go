@@ -178,7 +178,7 @@ func (m *Metrics) WrapTransport(rt http.RoundTripper) http.RoundTripper {
 		if r.URL.Query().Has("dryRun") {
 			dry = "true"
 		}
-		m.apiRequests.WithLabelValues(verbOf(r), dry).Inc()
+		m.apiRequests.WithLabelValues(APIVerb(r), dry).Inc()
 		return rt.RoundTrip(r)
 	})
 }
@@ -187,12 +187,12 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// verbOf names a request the way the API server's audit log does. The
+// APIVerb names a request the way the API server's audit log does. The
 // apiserver's own RequestInfo parser lives in k8s.io/apiserver, far too big a
 // dependency for a label, so the few rules are spelled out here: a GET of a
 // collection is a list, with watch=true a watch; a PATCH in the apply
 // content type is an apply.
-func verbOf(r *http.Request) string {
+func APIVerb(r *http.Request) string {
 	switch r.Method {
 	case http.MethodGet:
 		if r.URL.Query().Get("watch") == "true" {

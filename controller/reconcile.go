@@ -187,24 +187,38 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 	}
 
 	newContent := w.renderKey != w.syncedKey
-	if !newContent && now.Before(w.nextDrift) && w.failures == 0 {
+	w.nextDrift = now.Add(c.opts.DriftInterval)
+
+	// The fingerprint check: objects whose intent is unchanged and whose
+	// live plumb fields are as plumb left them cannot differ. With the watch
+	// cache it costs no request; only the rest go the exact way.
+	desired := sync.Label(w.desired, app.Name)
+	c.live.watch(ctx, desired)
+	if w.inv == nil {
+		inv, err := sync.ReadInventory(ctx, c.opts.Client, app.Namespace, app.Name)
+		if err != nil {
+			return c.fail(w, ReasonDiffFailed, "diff_error", err)
+		}
+		w.inv = &inv
+	}
+	fresh := sync.Fresh(desired, *w.inv, c.live, app.IgnoreRules())
+	if len(fresh) == len(desired) && !(app.Spec.SyncPolicy.Prune && w.inv.Leftovers(desired)) && w.failures == 0 {
+		w.syncedKey = w.renderKey
 		out := outcome{result: "unchanged"}
 		if h := health.Status(app.Status.Health); h != health.Healthy && h != health.Suspended {
 			out.health = c.healthOf(ctx, w.desired)
 		}
 		return out
 	}
-	w.nextDrift = now.Add(c.opts.DriftInterval)
-	return c.compareAndSync(ctx, w, newContent)
+	return c.compareAndSync(ctx, w, desired, fresh, newContent)
 }
 
-// compareAndSync diffs the render against the cluster and applies it when
-// the App's policy says so.
-func (c *Controller) compareAndSync(ctx context.Context, w *appState, newContent bool) outcome {
+// compareAndSync diffs the objects the fingerprints could not vouch for
+// and applies the render when the App's policy says so.
+func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []*unstructured.Unstructured, fresh map[render.Ref]bool, newContent bool) outcome {
 	app := &w.app
 	cl := c.opts.Client
 	masker := diff.NewMasker()
-	desired := sync.Label(w.desired, app.Name)
 	var prune []*unstructured.Unstructured
 	if app.Spec.SyncPolicy.Prune {
 		var err error
@@ -212,21 +226,26 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, newContent
 			return c.fail(w, ReasonDiffFailed, "diff_error", masker.ScrubError(err))
 		}
 	}
-	rep := diff.Compute(ctx, cl, desired, prune, diff.Options{Ignore: app.IgnoreRules(), Masker: masker})
+	rep := diff.Compute(ctx, cl, desired, prune, diff.Options{
+		Ignore:    app.IgnoreRules(),
+		Masker:    masker,
+		Unchanged: func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] },
+	})
 	differ := 0
-	unchanged := map[render.Ref]bool{}
 	for _, r := range rep.Results {
-		if r.Action == diff.Unchanged {
-			unchanged[r.Ref] = true
-		} else {
+		if r.Action != diff.Unchanged {
 			differ++
 		}
 	}
+	mayApply := auto(app) && (newContent || app.Spec.SyncPolicy.SelfHeal)
 	out := outcome{result: "unchanged"}
 	switch {
-	case differ == 0:
+	case differ == 0 && !mayApply:
 		w.syncedKey = w.renderKey
-	case auto(app) && (newContent || app.Spec.SyncPolicy.SelfHeal):
+	case differ == 0 || mayApply:
+		// Apply what the fingerprints could not vouch for: what differs, and
+		// what is equal but no longer carries plumb's fields as plumb left
+		// them (a no-op apply that renews the fingerprint).
 		changes, err := sync.Sync(ctx, cl, w.desired, sync.Options{
 			App:                app.Name,
 			InventoryNamespace: app.Namespace,
@@ -235,22 +254,23 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, newContent
 			Force:              app.Spec.SyncPolicy.Force,
 			Ignore:             app.IgnoreRules(),
 			Masker:             masker,
-			// Only what the diff found different is applied: a sync after a
-			// restart or an interrupted sync writes nothing twice.
-			Unchanged: func(r render.Ref) bool { return unchanged[r] },
+			Live:               c.live,
 		})
-		out.counts = map[string]int{}
+		w.inv = nil // read again: the sync wrote new fingerprints
+		counts := map[string]int{}
 		for a, n := range changes.Counts() {
-			out.counts[string(a)] = n
+			counts[string(a)] = n
 		}
-		c.opts.Metrics.synced(keyOf(app), out.counts)
+		c.opts.Metrics.synced(keyOf(app), counts)
 		if err != nil {
 			o := c.fail(w, ReasonSyncFailed, "sync_error", masker.ScrubError(err))
-			o.counts = out.counts
+			o.counts = counts
 			return o
 		}
 		w.syncedKey = w.renderKey
-		out.result = "synced"
+		if differ > 0 {
+			out.counts, out.result = counts, "synced"
+		}
 	default:
 		if errs := rep.Errors(); len(errs) > 0 {
 			return c.fail(w, ReasonDiffFailed, "diff_error", errors.New(errs[0].Error))

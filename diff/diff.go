@@ -94,6 +94,10 @@ type Options struct {
 	// From and To name the two sides in diff headers (default "live" and
 	// "desired").
 	From, To string
+	// Unchanged, if set, names desired objects the caller already knows to
+	// be unchanged (sync's fingerprints): they are reported unchanged
+	// without a request.
+	Unchanged func(*unstructured.Unstructured) bool
 }
 
 // Compute diffs each desired object against the cluster: the exact answer
@@ -121,6 +125,10 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			if opts.Unchanged != nil && opts.Unchanged(d) {
+				results[i] = Result{Ref: render.RefOf(d), Action: Unchanged}
+				return
+			}
 			results[i] = one(ctx, c, d, prereq, opts, m)
 		}()
 	}

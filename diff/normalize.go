@@ -54,7 +54,7 @@ func Normalize(u *unstructured.Unstructured, opts NormalizeOptions) *unstructure
 		unstructured.RemoveNestedField(out.Object, "status")
 	}
 	if isSecret(out) {
-		foldStringData(out)
+		FoldStringData(out)
 	}
 	return out
 }
@@ -64,8 +64,9 @@ func isSecret(u *unstructured.Unstructured) bool {
 	return gvk.Group == "" && gvk.Kind == "Secret"
 }
 
-// foldStringData moves stringData into data (base64), stringData winning.
-func foldStringData(u *unstructured.Unstructured) {
+// FoldStringData moves a Secret's stringData into data (base64),
+// stringData winning, as the API server does when it stores the Secret.
+func FoldStringData(u *unstructured.Unstructured) {
 	sd, ok, _ := unstructured.NestedMap(u.Object, "stringData")
 	if !ok {
 		return

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 )
@@ -24,6 +25,7 @@ const FieldManager = "plumb"
 // (Get, DryRunApply) and health (Get) consume.
 type Client struct {
 	dyn    dynamic.Interface
+	meta   metadata.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 }
 
@@ -52,15 +54,23 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	md, err := metadata.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+	return &Client{dyn: dyn, meta: md, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
 }
 
 // Mapper is the client's REST mapper (render uses it for namespace scope).
 func (c *Client) Mapper() meta.RESTMapper { return c.mapper }
+
+// Metadata is the client's metadata-only client (for watches of managed
+// objects).
+func (c *Client) Metadata() metadata.Interface { return c.meta }
 
 // ResetMapper forgets cached discovery, after new CRDs are established.
 func (c *Client) ResetMapper() { c.mapper.Reset() }
@@ -116,9 +126,15 @@ func (c *Client) apply(ctx context.Context, obj *unstructured.Unstructured, dryR
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	payload := obj.DeepCopy()
-	unstructured.RemoveNestedField(payload.Object, "metadata", "managedFields")
-	unstructured.RemoveNestedField(payload.Object, "metadata", "resourceVersion")
+	payload := obj
+	if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "managedFields"); found {
+		payload = obj.DeepCopy()
+		unstructured.RemoveNestedField(payload.Object, "metadata", "managedFields")
+	}
+	if payload.GetResourceVersion() != "" {
+		payload = payload.DeepCopy()
+		unstructured.RemoveNestedField(payload.Object, "metadata", "resourceVersion")
+	}
 	return ri.Apply(ctx, obj.GetName(), payload, opts)
 }
 

@@ -1,9 +1,13 @@
 package sync
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -20,8 +24,9 @@ type Inventory struct {
 	Objects []Entry `json:"objects"`
 }
 
-// Entry is one applied object. Fingerprint is reserved for the hash of the
-// applied intent and of plumb's managed fields (the performance work).
+// Entry is one applied object. Fingerprint records what plumb applied and
+// what the server made of it (see fingerprint); it is empty for objects
+// plumb has not applied itself yet.
 type Entry struct {
 	Group       string `json:"group,omitempty"`
 	Version     string `json:"version"`
@@ -49,7 +54,32 @@ func entryOf(u *unstructured.Unstructured) Entry {
 	return Entry{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
 }
 
-const inventoryKey = "inventory.json"
+// The inventory is JSON in data["inventory.json"], or gzipped JSON in
+// binaryData["inventory.json.gz"] once it is large (a ConfigMap holds at
+// most 1 MiB; 10,000 entries with fingerprints are about 1.3 MB of JSON and
+// a tenth of that gzipped).
+const (
+	inventoryKey     = "inventory.json"
+	inventoryGzipKey = "inventory.json.gz"
+	gzipAbove        = 256 << 10
+)
+
+// Leftovers reports whether the inventory holds objects desired does not:
+// objects a pruning sync would look at.
+func (inv Inventory) Leftovers(desired []*unstructured.Unstructured) bool {
+	return len(notRendered(inv, desired)) > 0
+}
+
+// fingerprints maps each entry that has one to its fingerprint.
+func (inv Inventory) fingerprints() map[render.Ref]fingerprint {
+	out := map[render.Ref]fingerprint{}
+	for _, e := range inv.Objects {
+		if fp := parseFingerprint(e.Fingerprint); fp.String() != "" {
+			out[e.ref()] = fp
+		}
+	}
+	return out
+}
 
 // InventoryName is the ConfigMap that holds an App's inventory.
 func InventoryName(app string) string { return "plumb-inventory-" + app }
@@ -74,6 +104,13 @@ func ReadInventory(ctx context.Context, c *Client, namespace, app string) (Inven
 		return inv, nil
 	}
 	data, _, _ := unstructured.NestedString(cm.Object, "data", inventoryKey)
+	if gz, ok, _ := unstructured.NestedString(cm.Object, "binaryData", inventoryGzipKey); ok {
+		raw, err := gunzip(gz)
+		if err != nil {
+			return inv, fmt.Errorf("ConfigMap/%s/%s: corrupt inventory: %w", namespace, InventoryName(app), err)
+		}
+		data = raw
+	}
 	if err := json.Unmarshal([]byte(data), &inv); err != nil {
 		return inv, fmt.Errorf("ConfigMap/%s/%s: corrupt inventory: %w", namespace, InventoryName(app), err)
 	}
@@ -90,7 +127,15 @@ func writeInventory(ctx context.Context, c *Client, namespace string, inv Invent
 	}
 	u := inventoryObject(namespace, inv.App)
 	u.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "plumb", "plumb.dev/inventory": inv.App})
-	_ = unstructured.SetNestedField(u.Object, string(b), "data", inventoryKey)
+	if len(b) > gzipAbove {
+		gz, err := gzipBase64(b)
+		if err != nil {
+			return err
+		}
+		_ = unstructured.SetNestedField(u.Object, gz, "binaryData", inventoryGzipKey)
+	} else {
+		_ = unstructured.SetNestedField(u.Object, string(b), "data", inventoryKey)
+	}
 	if _, err := c.Apply(ctx, u); err != nil {
 		return fmt.Errorf("ConfigMap/%s/%s: write inventory: %w", namespace, InventoryName(inv.App), err)
 	}
@@ -109,4 +154,31 @@ func InventoryObjects(ctx context.Context, c *Client, namespace, app string) ([]
 		out[i] = e.object()
 	}
 	return out, nil
+}
+
+func gzipBase64(b []byte) (string, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+func gunzip(s string) (string, error) {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return "", err
+	}
+	// The inventory is plumb's own record; the cap only guards against a
+	// doctored ConfigMap.
+	out, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	return string(out), err
 }

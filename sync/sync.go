@@ -117,11 +117,10 @@ type Options struct {
 	Masker *diff.Masker
 	// Progress, if set, is called after each object.
 	Progress func(Change)
-	// Unchanged, if set, names objects a diff has just found equal to the
-	// cluster: they are recorded as unchanged without a request (and still
-	// count for the inventory). A controller that diffed first uses it so
-	// that a sync writes only what differs.
-	Unchanged func(render.Ref) bool
+	// Live, if set, answers what the cluster holds without a GET per object
+	// (a watch cache, or ListLive). Objects whose fingerprint still matches
+	// it are unchanged with no request at all.
+	Live LiveState
 }
 
 // clientSideManagers are the field managers of kubectl's client-side apply
@@ -164,7 +163,7 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 		return nil, err
 	}
 
-	s := &syncer{c: c, opts: opts, prereq: diff.PrerequisitesOf(objs)}
+	s := &syncer{c: c, opts: opts, prereq: diff.PrerequisitesOf(objs), prev: prev.fingerprints(), fps: map[render.Ref]string{}}
 	for i, b := range batches {
 		s.applyBatch(ctx, b)
 		if len(s.changes.Failed()) > 0 {
@@ -191,7 +190,9 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 	// are known to the next sync.
 	inv := Inventory{App: opts.App}
 	for _, o := range objs {
-		inv.Objects = append(inv.Objects, entryOf(o))
+		e := entryOf(o)
+		e.Fingerprint = s.fps[render.RefOf(o)]
+		inv.Objects = append(inv.Objects, e)
 	}
 	inv.Objects = append(inv.Objects, kept...)
 	if err := writeInventory(ctx, c, opts.InventoryNamespace, inv); err != nil {
@@ -212,8 +213,16 @@ type syncer struct {
 	c       *Client
 	opts    Options
 	prereq  diff.Prerequisites
+	prev    map[render.Ref]fingerprint // from the previous inventory
 	mu      gosync.Mutex
 	changes ChangeSet
+	fps     map[render.Ref]string // for the new inventory
+}
+
+func (s *syncer) remember(ref render.Ref, fp fingerprint) {
+	s.mu.Lock()
+	s.fps[ref] = fp.String()
+	s.mu.Unlock()
 }
 
 func (s *syncer) record(ch Change) {
@@ -244,21 +253,45 @@ func (s *syncer) applyBatch(ctx context.Context, b batch) {
 func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Change {
 	ref := render.RefOf(o)
 	ch := Change{Ref: ref}
-	if s.opts.Unchanged != nil && s.opts.Unchanged(ref) {
-		ch.Action, ch.Reason = Unchanged, "the diff found it unchanged"
-		return ch
-	}
 	fail := func(what string, err error) Change {
 		ch.Action = Failed
 		ch.Error = s.opts.Masker.Scrub(fmt.Sprintf("%s: %s: %v", ref, what, err))
 		return ch
 	}
-	live, err := s.c.Get(ctx, o)
-	if err != nil && !(s.opts.DryRun && s.prereq.Coming(o, err)) {
-		return fail("get", err)
+	var live *unstructured.Unstructured
+	var liveMeta metav1.Object
+	known := false
+	if s.opts.Live != nil {
+		liveMeta, known = s.opts.Live.Lookup(o)
+		live = skeleton(o, liveMeta)
 	}
-	payload := o.DeepCopy()
-	diff.StripIgnored(payload, live, s.opts.Ignore) // keeps AppLabel (diff.ReservedLabelPrefix)
+	if !known {
+		var err error
+		live, err = s.c.Get(ctx, o)
+		if err != nil && !(s.opts.DryRun && s.prereq.Coming(o, err)) {
+			return fail("get", err)
+		}
+		if live != nil {
+			liveMeta = live
+		}
+	}
+	payload := payloadFor(o, live, s.opts.Ignore)
+	intent := intentHash(payload)
+	if fp, ok := s.prev[ref]; ok && live != nil && fp.matches(intent, liveMeta) {
+		// What plumb applied last is still what it would apply, and the
+		// server still holds plumb's fields as it left them.
+		ch.Action, ch.Reason = Unchanged, "fingerprint matches"
+		s.remember(ref, fp)
+		return ch
+	}
+	if known && live != nil && s.opts.DryRun {
+		// A dry-run compares whole objects: the metadata is not enough.
+		full, err := s.c.Get(ctx, o)
+		if err != nil {
+			return fail("get", err)
+		}
+		live = full
+	}
 
 	if live != nil && !s.opts.DryRun && hasClientSideManager(live) {
 		// Take over what kubectl's client-side apply owned, so that a field
@@ -300,6 +333,9 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 	}
 	if err != nil {
 		return fail("apply", err)
+	}
+	if !s.opts.DryRun {
+		s.remember(ref, fingerprintOf(intent, got))
 	}
 	switch {
 	case live == nil:

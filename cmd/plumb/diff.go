@@ -5,8 +5,10 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -50,11 +52,20 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 		return err
 	}
 	masker := diff.NewMasker()
-	report := diff.Compute(ctx, e.client, desired, prune, diff.Options{
+	opts := diff.Options{
 		Ignore:    e.ignore,
 		Normalize: diff.NormalizeOptions{CompareStatus: f.status},
 		Masker:    masker,
-	})
+	}
+	if !f.status { // fingerprints speak for plumb's fields, not for status
+		inv, err := sync.ReadInventory(ctx, e.client, f.app.inventoryNamespace, e.app)
+		if err != nil {
+			return err
+		}
+		fresh := sync.Fresh(desired, inv, sync.ListLive(ctx, e.client, desired), e.ignore)
+		opts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] }
+	}
+	report := diff.Compute(ctx, e.client, desired, prune, opts)
 	switch f.output {
 	case "json":
 		err = diff.WriteJSON(s.out, report)

@@ -78,7 +78,11 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 		}
 	}
 	masker := diff.NewMasker()
+	// One metadata list per kind and namespace replaces a GET per object,
+	// and objects whose fingerprint matches cost nothing.
+	live := sync.ListLive(ctx, e.client, sync.Label(e.desired, e.app))
 	changes, syncErr := sync.Sync(ctx, e.client, e.desired, sync.Options{
+		Live:               live,
 		App:                e.app,
 		InventoryNamespace: f.app.inventoryNamespace,
 		Prune:              f.prune,

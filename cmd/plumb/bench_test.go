@@ -1,0 +1,540 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/plumbhq/plumb/controller"
+	"github.com/plumbhq/plumb/git"
+	"github.com/plumbhq/plumb/internal/gittest"
+	"github.com/plumbhq/plumb/render"
+)
+
+// The cluster benchmarks (make bench): plumb, kubectl and a raw
+// server-side apply loop on the same generated workload, against the real
+// control plane, in one run. Every client goes through a counting proxy, so
+// each result carries the API requests it made by verb; processes report
+// their peak RSS. Sizes come from PLUMB_BENCH_SIZES (default "100,1501").
+
+// countingProxy forwards plain HTTP on loopback to the API server (as the
+// administrator) and counts requests by verb.
+type countingProxy struct {
+	url    string
+	mu     gosync.Mutex
+	counts map[string]int
+}
+
+func newCountingProxy(b *testing.B) *countingProxy {
+	b.Helper()
+	target, err := url.Parse(env.Config.Host)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt, err := rest.TransportFor(env.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &countingProxy{counts: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = rt
+	rp.FlushInterval = -1 // watches stream
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		verb := controller.APIVerb(r)
+		if r.URL.Query().Has("dryRun") {
+			verb += " (dry-run)"
+		}
+		p.mu.Lock()
+		p.counts[verb]++
+		p.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	b.Cleanup(func() { srv.Close() })
+	p.url = "http://" + l.Addr().String()
+	return p
+}
+
+// take returns the counts since the last take and resets them.
+func (p *countingProxy) take() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.counts
+	p.counts = map[string]int{}
+	return out
+}
+
+func (p *countingProxy) kubeconfig(b *testing.B) string {
+	b.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["proxy"] = &clientcmdapi.Cluster{Server: p.url}
+	kc.AuthInfos["proxy"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["proxy"] = &clientcmdapi.Context{Cluster: "proxy", AuthInfo: "proxy"}
+	kc.CurrentContext = "proxy"
+	path := filepath.Join(b.TempDir(), "proxy.kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// workload writes n objects (a Namespace, then ConfigMaps, Deployments with
+// no replicas and Services in equal parts) into dir, one file per kind.
+func workload(b *testing.B, dir, ns string, n int, version string) {
+	b.Helper()
+	per := (n - 1) / 3
+	var cms, deps, svcs strings.Builder
+	for i := range per {
+		fmt.Fprintf(&cms, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%05d\n  namespace: %s\ndata:\n  version: %q\n", i, ns, version)
+		fmt.Fprintf(&deps, "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-%05d\n  namespace: %s\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: app-%05d}\n  template:\n    metadata:\n      labels: {app: app-%05d}\n    spec:\n      containers:\n      - name: app\n        image: registry.k8s.io/pause:3.10\n", i, ns, i, i)
+		fmt.Fprintf(&svcs, "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: svc-%05d\n  namespace: %s\nspec:\n  selector: {app: app-%05d}\n  ports:\n  - port: 80\n", i, ns, i)
+	}
+	files := map[string]string{
+		"namespace.yaml":   fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns),
+		"configmaps.yaml":  cms.String(),
+		"deployments.yaml": deps.String(),
+		"services.yaml":    svcs.String(),
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// changeOne rewrites the first ConfigMap's data.
+func changeOne(b *testing.B, dir, version string) {
+	b.Helper()
+	p := filepath.Join(dir, "configmaps.yaml")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(data)
+	i := strings.Index(s, "version: ")
+	j := strings.Index(s[i:], "\n")
+	s = s[:i] + fmt.Sprintf("version: %q", version) + s[i+j:]
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// runProcess runs a command to completion and returns its wall time and
+// peak RSS in MiB.
+func runProcess(b *testing.B, env []string, name string, args ...string) (time.Duration, float64, string) {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 { // diff's "changes found"
+			b.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, lastLines(string(out), 20))
+		}
+	}
+	rss := 0.0
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) / 1024
+	}
+	return took, rss, string(out)
+}
+
+// plumbProcess runs plumb (this test binary standing in for it).
+func plumbProcess(b *testing.B, args ...string) (time.Duration, float64, string) {
+	b.Helper()
+	raw, _ := json.Marshal(args)
+	return runProcess(b, []string{plumbArgsEnv + "=" + string(raw)}, os.Args[0])
+}
+
+// report records one measurement: wall time in ms, requests by verb, RSS.
+func report(b *testing.B, took time.Duration, rss float64, counts map[string]int) {
+	b.ReportMetric(float64(took.Microseconds())/1000, "ms")
+	total := 0
+	for verb, n := range counts {
+		total += n
+		b.ReportMetric(float64(n), strings.ReplaceAll(verb, " (dry-run)", "-dryrun")+"-req")
+	}
+	b.ReportMetric(float64(total), "requests")
+	if rss > 0 {
+		b.ReportMetric(rss, "rss-MiB")
+	}
+	verbs := make([]string, 0, len(counts))
+	for v, n := range counts {
+		verbs = append(verbs, fmt.Sprintf("%s %d", v, n))
+	}
+	sort.Strings(verbs)
+	b.Logf("%s: %s, %d requests (%s), peak RSS %.0f MiB", b.Name(), took.Round(time.Millisecond), total, strings.Join(verbs, ", "), rss)
+}
+
+func benchSizes(b *testing.B) []int {
+	raw := os.Getenv("PLUMB_BENCH_SIZES")
+	if raw == "" {
+		raw = "100,1501"
+	}
+	var out []int
+	for _, f := range strings.Split(raw, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 4 {
+			b.Fatalf("PLUMB_BENCH_SIZES: %q", raw)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// BenchmarkCluster: for each size, cold sync, no-op sync, one object
+// changed and diff with nothing changed, for plumb, kubectl and the raw
+// 16-worker server-side apply loop (the write floor).
+func BenchmarkCluster(b *testing.B) {
+	requireEnvB(b)
+	proxy := newCountingProxy(b)
+	kubeconfig := proxy.kubeconfig(b)
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			// plumb
+			dir := filepath.Join(b.TempDir(), "plumb")
+			ns := fmt.Sprintf("bench-plumb-%d", n)
+			workload(b, dir, ns, n, "v1")
+			sync := func(b *testing.B) {
+				proxy.take()
+				took, rss, _ := plumbProcess(b, "--kubeconfig", kubeconfig, "sync", dir, "--app", ns, "--inventory-namespace", "default", "--prune")
+				report(b, took, rss, proxy.take())
+			}
+			b.Run("plumb/cold", oneShot(sync))
+			b.Run("plumb/noop", oneShot(sync))
+			changeOne(b, dir, "v2")
+			b.Run("plumb/one-changed", oneShot(sync))
+			b.Run("plumb/diff", oneShot(func(b *testing.B) {
+				proxy.take()
+				took, rss, _ := plumbProcess(b, "--kubeconfig", kubeconfig, "diff", dir, "--app", ns, "--inventory-namespace", "default")
+				report(b, took, rss, proxy.take())
+			}))
+
+			// kubectl
+			kdir := filepath.Join(b.TempDir(), "kubectl")
+			kns := fmt.Sprintf("bench-kubectl-%d", n)
+			workload(b, kdir, kns, n, "v1")
+			kapply := func(b *testing.B) {
+				proxy.take()
+				took, rss, _ := runProcess(b, nil, "kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", kdir)
+				report(b, took, rss, proxy.take())
+			}
+			b.Run("kubectl/cold", oneShot(kapply))
+			b.Run("kubectl/noop", oneShot(kapply))
+			changeOne(b, kdir, "v2")
+			b.Run("kubectl/one-changed", oneShot(kapply))
+			b.Run("kubectl/diff", oneShot(func(b *testing.B) {
+				proxy.take()
+				took, rss, _ := runProcess(b, nil, "kubectl", "--kubeconfig", kubeconfig, "diff", "--server-side", "-f", kdir)
+				report(b, took, rss, proxy.take())
+			}))
+
+			// the floor: parse once, then 16 workers of server-side apply
+			fdir := filepath.Join(b.TempDir(), "floor")
+			fns := fmt.Sprintf("bench-floor-%d", n)
+			workload(b, fdir, fns, n, "v1")
+			res, err := render.Render(context.Background(), render.Source{Root: fdir}, render.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			floor := func(b *testing.B) {
+				proxy.take()
+				took := rawApply(b, proxy.url, res.Objects)
+				report(b, took, 0, proxy.take())
+			}
+			b.Run("floor/cold", oneShot(floor))
+			b.Run("floor/noop", oneShot(floor))
+			for _, ns := range []string{ns, kns, fns} {
+				_ = kubernetes.NewForConfigOrDie(env.Config).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+			}
+		})
+	}
+}
+
+// oneShot runs f once however many iterations the framework asks for: a
+// cold sync can only be cold once.
+func oneShot(f func(b *testing.B)) func(b *testing.B) {
+	return func(b *testing.B) {
+		if b.N > 1 {
+			b.Skip("one-shot measurement; run with -benchtime 1x")
+		}
+		f(b)
+	}
+}
+
+// rawApply is the write floor: a server-side apply per object, Namespaces
+// first, 16 workers, no client-side rate limit, no reads.
+func rawApply(b *testing.B, host string, objs []render.Object) time.Duration {
+	b.Helper()
+	cfg := &rest.Config{Host: host, QPS: -1}
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	resource := func(u *unstructured.Unstructured) dynamic.ResourceInterface {
+		plural := map[string]string{"Namespace": "namespaces", "ConfigMap": "configmaps", "Deployment": "deployments", "Service": "services"}[u.GetKind()]
+		gv := u.GroupVersionKind().GroupVersion()
+		r := dyn.Resource(schema.GroupVersionResource{Group: gv.Group, Version: gv.Version, Resource: plural})
+		if u.GetNamespace() != "" {
+			return r.Namespace(u.GetNamespace())
+		}
+		return r
+	}
+	apply := func(u *unstructured.Unstructured) {
+		if _, err := resource(u).Apply(context.Background(), u.GetName(), u, metav1.ApplyOptions{FieldManager: "floor", Force: true}); err != nil {
+			b.Error(err)
+		}
+	}
+	start := time.Now()
+	var others []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.Object.GetKind() == "Namespace" {
+			apply(o.Object)
+		} else {
+			others = append(others, o.Object)
+		}
+	}
+	var next atomic.Int64
+	var wg gosync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(others)); i = next.Add(1) - 1 {
+				apply(others[i])
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkServe: the controller's no-op reconcile (a pass that finds every
+// object unchanged; the goal is no request at all) and one changed object
+// for an App of N objects, and the resident memory of plumb serve managing
+// 10,000 objects in 20 Apps.
+func BenchmarkServe(b *testing.B) {
+	requireEnvB(b)
+	proxy := newCountingProxy(b)
+	kubeconfig := proxy.kubeconfig(b)
+	srv, err := gittest.NewServer(gittest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	const secret = "bench-secret"
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			repo, err := srv.CreateRepo(fmt.Sprintf("serve-%d", n))
+			if err != nil {
+				b.Fatal(err)
+			}
+			dir := filepath.Join(b.TempDir(), "app")
+			ns := fmt.Sprintf("bench-serve-%d", n)
+			workload(b, dir, ns, n, "v1")
+			if _, err := repo.CommitDir("main", dir, "workload"); err != nil {
+				b.Fatal(err)
+			}
+			d := startBenchServe(b, kubeconfig, secret, benchApps(b, ns, repo.URL, "."))
+			waitMetric(b, d, fmt.Sprintf(`plumb_app_synced{app="default/%s"} 1`, ns), 10*time.Minute)
+			hook := func(b *testing.B, result string) {
+				before := d.histogram(b, "plumb_reconcile_duration_seconds", result)
+				proxy.take()
+				body := githubPush(repo.URL)
+				req, _ := http.NewRequest(http.MethodPost, d.url+"/hooks/github", strings.NewReader(string(body)))
+				req.Header.Set("X-Hub-Signature-256", git.Sign([]byte(secret), body))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+				var after [2]float64
+				deadline := time.Now().Add(5 * time.Minute)
+				for time.Now().Before(deadline) {
+					if after = d.histogram(b, "plumb_reconcile_duration_seconds", result); after[1] > before[1] {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				took := time.Duration((after[0] - before[0]) / (after[1] - before[1]) * float64(time.Second))
+				counts := proxy.take()
+				delete(counts, "watch") // the watches that run all along
+				report(b, took, d.rss(b), counts)
+			}
+			b.Run("noop-reconcile", oneShot(func(b *testing.B) { hook(b, "unchanged") }))
+			changeOne(b, dir, "v2")
+			if _, err := repo.CommitDir("main", dir, "one changed"); err != nil {
+				b.Fatal(err)
+			}
+			b.Run("one-changed", oneShot(func(b *testing.B) { hook(b, "synced") }))
+			_ = kubernetes.NewForConfigOrDie(env.Config).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		})
+	}
+	b.Run("memory/20-apps-10000-objects", oneShot(func(b *testing.B) {
+		repo, err := srv.CreateRepo("memory")
+		if err != nil {
+			b.Fatal(err)
+		}
+		root := b.TempDir()
+		var apps []string
+		for i := range 20 {
+			ns := fmt.Sprintf("bench-mem-%02d", i)
+			workload(b, filepath.Join(root, ns), ns, 501, "v1")
+			apps = append(apps, ns)
+		}
+		if _, err := repo.CommitDir("main", root, "20 apps"); err != nil {
+			b.Fatal(err)
+		}
+		var docs []string
+		for _, ns := range apps {
+			docs = append(docs, benchApps(b, ns, repo.URL, ns))
+		}
+		start := time.Now()
+		d := startBenchServe(b, kubeconfig, secret, strings.Join(docs, "---\n"))
+		for _, ns := range apps {
+			waitMetric(b, d, fmt.Sprintf(`plumb_app_synced{app="default/%s"} 1`, ns), 15*time.Minute)
+		}
+		took := time.Since(start)
+		time.Sleep(2 * time.Second)
+		b.ReportMetric(d.rss(b), "rss-MiB")
+		b.ReportMetric(d.hwm(b), "peak-rss-MiB")
+		b.ReportMetric(float64(took.Milliseconds()), "ms")
+		b.Logf("20 Apps, 10,020 objects synced in %s; RSS %.0f MiB, peak %.0f MiB", took.Round(time.Second), d.rss(b), d.hwm(b))
+		for _, ns := range apps {
+			_ = kubernetes.NewForConfigOrDie(env.Config).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		}
+	}))
+}
+
+func requireEnvB(b *testing.B) {
+	if env == nil {
+		b.Skip("needs the control plane")
+	}
+}
+
+func benchApps(b *testing.B, name, repoURL, path string) string {
+	return fmt.Sprintf("apiVersion: plumb.dev/v1alpha1\nkind: App\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  source:\n    repoURL: %s\n    ref: main\n    path: %s\n  syncPolicy:\n    prune: true\n    selfHeal: true\n    interval: 1h\n", name, repoURL, path)
+}
+
+// benchServe is a plumb serve process for the benchmarks.
+type benchServe struct {
+	url string
+	pid int
+}
+
+func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *benchServe {
+	b.Helper()
+	dir := b.TempDir()
+	config := filepath.Join(dir, "apps.yaml")
+	if err := os.WriteFile(config, []byte(apps), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args := []string{"--kubeconfig", kubeconfig, "-n", "default", "serve", "--config", config, "--listen", addr, "--cache-dir", filepath.Join(dir, "cache"), "--drift-interval", "1h"}
+	raw, _ := json.Marshal(args)
+	proc, err := env.StartProcess(fmt.Sprintf("plumb-bench-%d", serveSeq.Add(1)), []string{plumbArgsEnv + "=" + string(raw), WebhookSecretEnv + "=" + secret}, os.Args[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(proc.Stop)
+	d := &benchServe{url: "http://" + addr, pid: proc.Pid()}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(d.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			return d
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("plumb serve did not start:\n%s", proc.Log())
+	return nil
+}
+
+func (d *benchServe) metrics(b *testing.B) string {
+	resp, err := http.Get(d.url + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(data)
+}
+
+// histogram returns the sum and count of a histogram's series for result.
+func (d *benchServe) histogram(b *testing.B, name, result string) [2]float64 {
+	var out [2]float64
+	for _, line := range strings.Split(d.metrics(b), "\n") {
+		for i, suffix := range []string{"_sum", "_count"} {
+			prefix := fmt.Sprintf(`%s%s{result="%s"} `, name, suffix, result)
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				out[i], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return out
+}
+
+func waitMetric(b *testing.B, d *benchServe, line string, timeout time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(d.metrics(b), line) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("no %q within %s", line, timeout)
+}
+
+func (d *benchServe) status(b *testing.B, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func (d *benchServe) rss(b *testing.B) float64 { return d.status(b, "VmRSS") }
+func (d *benchServe) hwm(b *testing.B) float64 { return d.status(b, "VmHWM") }

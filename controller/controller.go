@@ -20,6 +20,7 @@ import (
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/git"
+	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -124,7 +125,12 @@ type appState struct {
 	syncedKey string
 	// inv is the App's inventory as last read (its fingerprints); nil until
 	// read, and after a sync wrote a new one.
-	inv      *sync.Inventory
+	inv *sync.Inventory
+	// intents are the intent hashes of desired (sync.Intents), nil when
+	// they depend on the live objects.
+	intents map[render.Ref]string
+	// health holds each object's last rating (healthOf).
+	health   map[render.Ref]healthEntry
 	failures int
 	// lastEvent is the reason and message of the last Event, so that a
 	// repeated outcome does not repeat the Event.

@@ -35,10 +35,15 @@ type liveCache struct {
 
 	mu        gosync.Mutex
 	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+	// resources caches the REST mapping of each kind: a pass looks up every
+	// object, and the discovery mapper takes locks on each call.
+	resources map[schema.GroupVersionKind]schema.GroupVersionResource
 }
 
 func newLiveCache(ctx context.Context, client metadata.Interface, mapper meta.RESTMapper, changed func(app string)) *liveCache {
-	return &liveCache{ctx: ctx, client: client, mapper: mapper, changed: changed, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}}
+	return &liveCache{ctx: ctx, client: client, mapper: mapper, changed: changed,
+		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+		resources: map[schema.GroupVersionKind]schema.GroupVersionResource{}}
 }
 
 // watch makes sure the resources of objs are watched; it returns once their
@@ -64,10 +69,19 @@ func (l *liveCache) watch(ctx context.Context, objs []*unstructured.Unstructured
 
 func (l *liveCache) resource(o *unstructured.Unstructured) (schema.GroupVersionResource, bool) {
 	gvk := o.GroupVersionKind()
+	l.mu.Lock()
+	gvr, ok := l.resources[gvk]
+	l.mu.Unlock()
+	if ok {
+		return gvr, true
+	}
 	m, err := l.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return schema.GroupVersionResource{}, false
+		return schema.GroupVersionResource{}, false // not served (yet): not cached
 	}
+	l.mu.Lock()
+	l.resources[gvk] = m.Resource
+	l.mu.Unlock()
 	return m.Resource, true
 }
 
@@ -79,6 +93,14 @@ func (l *liveCache) informer(gvr schema.GroupVersionResource) cache.SharedIndexI
 	}
 	inf := metadatainformer.NewFilteredMetadataInformer(l.client, gvr, metav1.NamespaceAll, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = sync.AppLabel }).Informer()
+	// Annotations are the largest part of most objects' metadata
+	// (last-applied configurations) and nothing here reads them.
+	_ = inf.SetTransform(func(obj any) (any, error) {
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+			m.Annotations = nil
+		}
+		return obj, nil
+	})
 	notify := func(obj any) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj

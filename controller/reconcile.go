@@ -117,7 +117,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	cur.app.Status = w.app.Status
 	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
 	cur.rev, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.inputs, w.renderKey, w.desired, w.syncedKey
-	cur.failures, cur.lastEvent = w.failures, w.lastEvent
+	cur.inv, cur.health, cur.intents, cur.failures, cur.lastEvent = w.inv, w.health, w.intents, w.failures, w.lastEvent
 	return next, next >= 0
 }
 
@@ -183,7 +183,10 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 		if key, err = renderKey(local, w.rev.Commit, inputs, app); err != nil {
 			return c.fail(w, ReasonGitFailed, "git_error", err)
 		}
-		w.desired, w.inputs, w.renderKey = desired, inputs, key
+		// Labelled once, as sync applies them, and their intents hashed
+		// once: the checks of later passes reuse both.
+		w.desired, w.inputs, w.renderKey = sync.Label(desired, app.Name), inputs, key
+		w.intents = sync.Intents(w.desired, app.IgnoreRules())
 	}
 
 	newContent := w.renderKey != w.syncedKey
@@ -192,7 +195,7 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 	// The fingerprint check: objects whose intent is unchanged and whose
 	// live plumb fields are as plumb left them cannot differ. With the watch
 	// cache it costs no request; only the rest go the exact way.
-	desired := sync.Label(w.desired, app.Name)
+	desired := w.desired
 	c.live.watch(ctx, desired)
 	if w.inv == nil {
 		inv, err := sync.ReadInventory(ctx, c.opts.Client, app.Namespace, app.Name)
@@ -201,52 +204,30 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 		}
 		w.inv = &inv
 	}
-	fresh := sync.Fresh(desired, *w.inv, c.live, app.IgnoreRules())
+	fresh := sync.Fresh(desired, *w.inv, c.live, app.IgnoreRules(), w.intents)
 	if len(fresh) == len(desired) && !(app.Spec.SyncPolicy.Prune && w.inv.Leftovers(desired)) && w.failures == 0 {
 		w.syncedKey = w.renderKey
 		out := outcome{result: "unchanged"}
 		if h := health.Status(app.Status.Health); h != health.Healthy && h != health.Suspended {
-			out.health = c.healthOf(ctx, w.desired)
+			out.health = c.healthOf(ctx, w, w.desired)
 		}
 		return out
 	}
 	return c.compareAndSync(ctx, w, desired, fresh, newContent)
 }
 
-// compareAndSync diffs the objects the fingerprints could not vouch for
-// and applies the render when the App's policy says so.
+// compareAndSync handles the objects the fingerprints could not vouch
+// for. When the App's policy lets plumb apply, it syncs at once: Sync skips
+// the objects whose fingerprints match and applies the rest, which renews
+// their fingerprints when nothing else changed. Otherwise it diffs them
+// (GET and dry-run each) to report what is out of sync.
 func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []*unstructured.Unstructured, fresh map[render.Ref]bool, newContent bool) outcome {
 	app := &w.app
 	cl := c.opts.Client
 	masker := diff.NewMasker()
-	var prune []*unstructured.Unstructured
-	if app.Spec.SyncPolicy.Prune {
-		var err error
-		if prune, err = sync.PruneCandidates(ctx, cl, app.Namespace, app.Name, desired, false); err != nil {
-			return c.fail(w, ReasonDiffFailed, "diff_error", masker.ScrubError(err))
-		}
-	}
-	rep := diff.Compute(ctx, cl, desired, prune, diff.Options{
-		Ignore:    app.IgnoreRules(),
-		Masker:    masker,
-		Unchanged: func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] },
-	})
-	differ := 0
-	for _, r := range rep.Results {
-		if r.Action != diff.Unchanged {
-			differ++
-		}
-	}
-	mayApply := auto(app) && (newContent || app.Spec.SyncPolicy.SelfHeal)
 	out := outcome{result: "unchanged"}
-	switch {
-	case differ == 0 && !mayApply:
-		w.syncedKey = w.renderKey
-	case differ == 0 || mayApply:
-		// Apply what the fingerprints could not vouch for: what differs, and
-		// what is equal but no longer carries plumb's fields as plumb left
-		// them (a no-op apply that renews the fingerprint).
-		changes, err := sync.Sync(ctx, cl, w.desired, sync.Options{
+	if auto(app) && (newContent || app.Spec.SyncPolicy.SelfHeal) {
+		changes, err := sync.Sync(ctx, cl, desired, sync.Options{
 			App:                app.Name,
 			InventoryNamespace: app.Namespace,
 			Prune:              app.Spec.SyncPolicy.Prune,
@@ -255,6 +236,8 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []
 			Ignore:             app.IgnoreRules(),
 			Masker:             masker,
 			Live:               c.live,
+			Previous:           w.inv,
+			Intents:            w.intents,
 		})
 		w.inv = nil // read again: the sync wrote new fingerprints
 		counts := map[string]int{}
@@ -268,18 +251,38 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []
 			return o
 		}
 		w.syncedKey = w.renderKey
-		if differ > 0 {
+		if changedObjects(counts) > 0 {
 			out.counts, out.result = counts, "synced"
 		}
-	default:
+	} else {
+		var prune []*unstructured.Unstructured
+		if app.Spec.SyncPolicy.Prune && w.inv.Leftovers(desired) {
+			var err error
+			if prune, err = sync.PruneCandidates(ctx, cl, app.Namespace, app.Name, desired, false); err != nil {
+				return c.fail(w, ReasonDiffFailed, "diff_error", masker.ScrubError(err))
+			}
+		}
+		rep := diff.Compute(ctx, cl, desired, prune, diff.Options{
+			Ignore:    app.IgnoreRules(),
+			Masker:    masker,
+			Unchanged: func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] },
+		})
 		if errs := rep.Errors(); len(errs) > 0 {
 			return c.fail(w, ReasonDiffFailed, "diff_error", errors.New(errs[0].Error))
 		}
-		out.outOfSync = differ
-		out.result = "out_of_sync"
+		for _, r := range rep.Results {
+			if r.Action != diff.Unchanged {
+				out.outOfSync++
+			}
+		}
+		if out.outOfSync == 0 {
+			w.syncedKey = w.renderKey
+		} else {
+			out.result = "out_of_sync"
+		}
 	}
 	w.failures = 0
-	out.health = c.healthOf(ctx, desired)
+	out.health = c.healthOf(ctx, w, desired)
 	return out
 }
 
@@ -400,12 +403,15 @@ func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.A
 	if err != nil {
 		return "", err
 	}
+	// The ignore rules do not change the render but do change what is sent
+	// (and so the intents cached with it).
 	spec, err := json.Marshal(struct {
 		Name      string
 		Path      string
 		Namespace string
 		Render    v1alpha1.RenderOptions
-	}{app.Name, app.SourcePath(), renderOptions(app).Namespace, app.Spec.Render})
+		Ignore    []v1alpha1.IgnoreDifference
+	}{app.Name, app.SourcePath(), renderOptions(app).Namespace, app.Spec.Render, app.Spec.IgnoreDifferences})
 	if err != nil {
 		return "", err
 	}
@@ -415,21 +421,43 @@ func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.A
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// healthOf reads each object and rates it; a read error makes the App's
-// health Unknown rather than failing the pass.
-func (c *Controller) healthOf(ctx context.Context, desired []*unstructured.Unstructured) *health.Report {
+// healthOf rates each object. A rating is kept with the resourceVersion it
+// was made at: while the watch cache shows the same version, it stands
+// without a request, so a pass over an unchanged App reads nothing and a
+// pass after one change reads that one object. A read error makes the
+// object's health Unknown rather than failing the pass.
+func (c *Controller) healthOf(ctx context.Context, w *appState, desired []*unstructured.Unstructured) *health.Report {
 	results := make([]health.Result, 0, len(desired))
+	seen := make(map[render.Ref]healthEntry, len(desired))
 	for _, d := range desired {
+		ref := render.RefOf(d)
+		if m, known := c.live.Lookup(d); known && m != nil {
+			if e, ok := w.health[ref]; ok && e.rv == m.GetResourceVersion() {
+				results = append(results, e.result)
+				seen[ref] = e
+				continue
+			}
+		}
 		live, err := c.opts.Client.Get(ctx, d)
 		r := health.Of(live)
 		if err != nil {
 			r = health.Result{Status: health.Unknown, Reason: err.Error()}
 		}
-		r.Ref = render.RefOf(d)
+		r.Ref = ref
 		results = append(results, r)
+		if err == nil && live != nil {
+			seen[ref] = healthEntry{rv: live.GetResourceVersion(), result: r}
+		}
 	}
+	w.health = seen
 	rep := health.Aggregate(results)
 	return &rep
+}
+
+// healthEntry is one object's rating and the version it was made at.
+type healthEntry struct {
+	rv     string
+	result health.Result
 }
 
 func keyOf(app *v1alpha1.App) string { return app.Namespace + "/" + app.Name }

@@ -15,13 +15,16 @@ import (
 	"strings"
 	gosync "sync"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -275,9 +278,16 @@ func (c *Cache) repo(url string, full bool) (*cachedRepo, error) {
 	}
 	sum := sha256.Sum256([]byte(key))
 	dir := filepath.Join(c.opts.Dir, hex.EncodeToString(sum[:8]))
-	r, err := gogit.PlainOpen(dir)
+	// go-git's default object cache holds up to 96 MiB per repository; a
+	// controller serving many repositories keeps a small one each (a render
+	// reads each blob once per revision anyway).
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: cache: %w", Redact(url), err)
+	}
+	st := filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(8*cache.MiByte))
+	r, err := gogit.Open(st, nil)
 	if errors.Is(err, gogit.ErrRepositoryNotExists) {
-		r, err = gogit.PlainInit(dir, true)
+		r, err = gogit.Init(st, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: cache: %w", Redact(url), err)

@@ -9,6 +9,14 @@ trap 'rm -f "$raw"' EXIT
 
 go test -run '^$' -bench 'BenchmarkRender' -benchtime 3s -count 1 ./render | tee "$raw"
 
+# The cluster benchmarks: one-shot measurements (-benchtime 1x) against the
+# test control plane, for each size in PLUMB_BENCH_SIZES.
+cluster=$(mktemp)
+trap 'rm -f "$raw" "$cluster"' EXIT
+export PLUMB_BENCH_SIZES=${PLUMB_BENCH_SIZES:-100,1501,10000}
+PLUMB_BENCH_OUT=$cluster go test -run '^$' -bench 'BenchmarkCluster|BenchmarkServe' -benchtime 1x -count 1 -timeout 120m ./cmd/plumb \
+  | grep -E '^(Benchmark|ok|FAIL)|bench_test.go'
+
 ns() { awk -v name="$1" '$1 ~ "^"name"(-[0-9]+)?$" {print $3; exit}' "$raw"; }
 fmt_ms() { awk -v v="$1" 'BEGIN{printf "%.1f ms", v/1e6}'; }
 
@@ -37,9 +45,6 @@ fmt_ms() { awk -v v="$1" 'BEGIN{printf "%.1f ms", v/1e6}'; }
     echo "| $name | $(fmt_ms "$p") | $(fmt_ms "$r") | \`$tool\` | $ratio |"
   done
   echo
-  echo "## Against the cluster"
-  echo
-  echo "Sync, no-op reconcile and diff benchmarks against the real control plane arrive with the engine and"
-  echo "performance work; they will be written here by the same target."
+  go run ./hack/benchdoc "$cluster"
 } > "$out"
 echo "wrote $out"

@@ -64,6 +64,24 @@ const (
 	gzipAbove        = 256 << 10
 )
 
+// equal reports whether two inventories record the same objects with the
+// same fingerprints, in any order.
+func (inv Inventory) equal(other Inventory) bool {
+	if inv.App != other.App || len(inv.Objects) != len(other.Objects) {
+		return false
+	}
+	seen := make(map[Entry]bool, len(other.Objects))
+	for _, e := range other.Objects {
+		seen[e] = true
+	}
+	for _, e := range inv.Objects {
+		if !seen[e] {
+			return false
+		}
+	}
+	return true
+}
+
 // Leftovers reports whether the inventory holds objects desired does not:
 // objects a pruning sync would look at.
 func (inv Inventory) Leftovers(desired []*unstructured.Unstructured) bool {

@@ -140,8 +140,9 @@ func payloadFor(o, live *unstructured.Unstructured, ignore []diff.IgnoreDifferen
 // Fresh returns the objects of desired (labelled, as Sync applies them)
 // whose fingerprint in inv still matches the live state: a sync would
 // change nothing there, and a diff need not ask. It makes no request;
-// objects the state does not cover are not fresh.
-func Fresh(desired []*unstructured.Unstructured, inv Inventory, live LiveState, ignore []diff.IgnoreDifference) map[render.Ref]bool {
+// objects the state does not cover are not fresh. intents, if not nil, are
+// the objects' intent hashes from Intents, computed once per render.
+func Fresh(desired []*unstructured.Unstructured, inv Inventory, live LiveState, ignore []diff.IgnoreDifference, intents map[render.Ref]string) map[render.Ref]bool {
 	prev := inv.fingerprints()
 	out := map[render.Ref]bool{}
 	if live == nil || len(prev) == 0 {
@@ -157,9 +158,30 @@ func Fresh(desired []*unstructured.Unstructured, inv Inventory, live LiveState, 
 		if !known || m == nil {
 			continue
 		}
-		if fp.matches(intentHash(payloadFor(d, skeleton(d, m), ignore)), m) {
+		intent, ok := intents[ref]
+		if !ok {
+			intent = intentHash(payloadFor(d, skeleton(d, m), ignore))
+		}
+		if fp.matches(intent, m) {
 			out[ref] = true
 		}
+	}
+	return out
+}
+
+// Intents returns the intent hash of each desired object (labelled), for
+// Fresh to reuse while the render is the same. It returns nil when an
+// ignore rule names field managers: then what is sent depends on who owns
+// what in the live object, and each check must compute it.
+func Intents(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference) map[render.Ref]string {
+	for _, ig := range ignore {
+		if len(ig.ManagedFieldsManagers) > 0 {
+			return nil
+		}
+	}
+	out := make(map[render.Ref]string, len(desired))
+	for _, d := range desired {
+		out[render.RefOf(d)] = intentHash(payloadFor(d, nil, ignore))
 	}
 	return out
 }

@@ -121,6 +121,12 @@ type Options struct {
 	// (a watch cache, or ListLive). Objects whose fingerprint still matches
 	// it are unchanged with no request at all.
 	Live LiveState
+	// Previous, if set, is the App's inventory as the caller last read it
+	// (saves reading it again); Intents are the intent hashes from Intents.
+	// A controller that keeps both makes a sync of one changed object cost
+	// one apply and the inventory write.
+	Previous *Inventory
+	Intents  map[render.Ref]string
 }
 
 // clientSideManagers are the field managers of kubectl's client-side apply
@@ -158,8 +164,10 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 	if err != nil {
 		return nil, err
 	}
-	prev, err := ReadInventory(ctx, c, opts.InventoryNamespace, opts.App)
-	if err != nil {
+	var prev Inventory
+	if opts.Previous != nil {
+		prev = *opts.Previous
+	} else if prev, err = ReadInventory(ctx, c, opts.InventoryNamespace, opts.App); err != nil {
 		return nil, err
 	}
 
@@ -195,15 +203,26 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 		inv.Objects = append(inv.Objects, e)
 	}
 	inv.Objects = append(inv.Objects, kept...)
+	if inv.equal(prev) {
+		return s.changes, pruneErr // nothing to record: no write
+	}
 	if err := writeInventory(ctx, c, opts.InventoryNamespace, inv); err != nil {
 		return s.changes, err
 	}
 	return s.changes, pruneErr
 }
 
+// failedList names the failures, the first few in full: an error (and the
+// App condition made of it) must stay readable when a whole stage failed.
 func failedList(cs ChangeSet) string {
+	const shown = 5
 	var parts []string
-	for _, ch := range cs.Failed() {
+	failed := cs.Failed()
+	for i, ch := range failed {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(failed)-shown))
+			break
+		}
 		parts = append(parts, ch.Error)
 	}
 	return strings.Join(parts, "; ")
@@ -275,14 +294,21 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 			liveMeta = live
 		}
 	}
-	payload := payloadFor(o, live, s.opts.Ignore)
-	intent := intentHash(payload)
+	intent, cached := s.opts.Intents[ref]
+	var payload *unstructured.Unstructured
+	if !cached {
+		payload = payloadFor(o, live, s.opts.Ignore)
+		intent = intentHash(payload)
+	}
 	if fp, ok := s.prev[ref]; ok && live != nil && fp.matches(intent, liveMeta) {
 		// What plumb applied last is still what it would apply, and the
 		// server still holds plumb's fields as it left them.
 		ch.Action, ch.Reason = Unchanged, "fingerprint matches"
 		s.remember(ref, fp)
 		return ch
+	}
+	if payload == nil {
+		payload = payloadFor(o, live, s.opts.Ignore)
 	}
 	if known && live != nil && s.opts.DryRun {
 		// A dry-run compares whole objects: the metadata is not enough.
@@ -397,8 +423,17 @@ func (s *syncer) settle(ctx context.Context, b batch) error {
 	if b.stage != stageCRD && b.stage != stageNamespace {
 		return nil
 	}
+	unchanged := map[render.Ref]bool{}
+	for _, ch := range s.changes {
+		if ch.Action == Unchanged {
+			unchanged[ch.Ref] = true
+		}
+	}
 	for _, o := range b.objs {
 		ref := render.RefOf(o)
+		if b.stage == stageNamespace && unchanged[ref] {
+			continue // it existed, as it is, before this sync: it is Active
+		}
 		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 			live, err := s.c.Get(ctx, o)
 			if err != nil || live == nil {
@@ -493,11 +528,16 @@ func (s *syncer) prune(ctx context.Context, prev Inventory, desired []*unstructu
 	return kept, nil
 }
 
-// Label returns copies of objs carrying the App label, as Sync applies
-// them; diff uses it so that a dry-run sees exactly what sync would send.
+// Label returns objs carrying the App label, as Sync applies them; diff
+// uses it so that a dry-run sees exactly what sync would send. Objects that
+// already carry it are returned as they are, the others are copied.
 func Label(objs []*unstructured.Unstructured, app string) []*unstructured.Unstructured {
 	out := make([]*unstructured.Unstructured, len(objs))
 	for i, o := range objs {
+		if o.GetLabels()[AppLabel] == app {
+			out[i] = o
+			continue
+		}
 		o = o.DeepCopy()
 		labels := o.GetLabels()
 		if labels == nil {

@@ -76,6 +76,9 @@ func newCountingProxy(b *testing.B) *countingProxy {
 		p.mu.Lock()
 		p.counts[verb]++
 		p.mu.Unlock()
+		if os.Getenv("PLUMB_BENCH_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "proxy: %s %s\n", verb, r.URL.RequestURI())
+		}
 		rp.ServeHTTP(w, r)
 	})}
 	go srv.Serve(l)
@@ -197,6 +200,38 @@ func report(b *testing.B, took time.Duration, rss float64, counts map[string]int
 	}
 	sort.Strings(verbs)
 	b.Logf("%s: %s, %d requests (%s), peak RSS %.0f MiB", b.Name(), took.Round(time.Millisecond), total, strings.Join(verbs, ", "), rss)
+	recordBench(b, benchRecord{Name: b.Name(), Ms: float64(took.Microseconds()) / 1000, Requests: total, ByVerb: counts, RSSMiB: rss})
+}
+
+// benchRecord is one measurement, appended as a JSON line to the file
+// PLUMB_BENCH_OUT names, for hack/benchdoc to turn into docs/benchmarks.md.
+type benchRecord struct {
+	Name     string         `json:"name"`
+	Ms       float64        `json:"ms"`
+	Requests int            `json:"requests"`
+	ByVerb   map[string]int `json:"byVerb,omitempty"`
+	RSSMiB   float64        `json:"rssMiB,omitempty"`
+	PeakMiB  float64        `json:"peakMiB,omitempty"`
+}
+
+func recordBench(b *testing.B, r benchRecord) {
+	file := os.Getenv("PLUMB_BENCH_OUT")
+	if file == "" {
+		return
+	}
+	r.Name = strings.TrimPrefix(r.Name, "Benchmark")
+	line, err := json.Marshal(r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func benchSizes(b *testing.B) []int {
@@ -365,6 +400,8 @@ func BenchmarkServe(b *testing.B) {
 			}
 			d := startBenchServe(b, kubeconfig, secret, benchApps(b, ns, repo.URL, "."))
 			waitMetric(b, d, fmt.Sprintf(`plumb_app_synced{app="default/%s"} 1`, ns), 10*time.Minute)
+			waitMetric(b, d, fmt.Sprintf(`plumb_app_health{app="default/%s",status="Healthy"} 1`, ns), 10*time.Minute)
+			time.Sleep(time.Second) // let the last status updates arrive
 			hook := func(b *testing.B, result string) {
 				before := d.histogram(b, "plumb_reconcile_duration_seconds", result)
 				proxy.take()
@@ -427,6 +464,7 @@ func BenchmarkServe(b *testing.B) {
 		b.ReportMetric(d.rss(b), "rss-MiB")
 		b.ReportMetric(d.hwm(b), "peak-rss-MiB")
 		b.ReportMetric(float64(took.Milliseconds()), "ms")
+		recordBench(b, benchRecord{Name: b.Name(), Ms: float64(took.Milliseconds()), RSSMiB: d.rss(b), PeakMiB: d.hwm(b)})
 		b.Logf("20 Apps, 10,020 objects synced in %s; RSS %.0f MiB, peak %.0f MiB", took.Round(time.Second), d.rss(b), d.hwm(b))
 		for _, ns := range apps {
 			_ = kubernetes.NewForConfigOrDie(env.Config).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
@@ -469,7 +507,12 @@ func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *benchServe 
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(proc.Stop)
+	b.Cleanup(func() {
+		proc.Stop()
+		if os.Getenv("PLUMB_BENCH_TRACE") != "" {
+			b.Logf("serve log:\n%s", lastLines(proc.Log(), 40))
+		}
+	})
 	d := &benchServe{url: "http://" + addr, pid: proc.Pid()}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

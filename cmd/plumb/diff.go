@@ -62,7 +62,7 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 		if err != nil {
 			return err
 		}
-		fresh := sync.Fresh(desired, inv, sync.ListLive(ctx, e.client, desired), e.ignore)
+		fresh := sync.Fresh(desired, inv, sync.ListLive(ctx, e.client, desired), e.ignore, nil)
 		opts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] }
 	}
 	report := diff.Compute(ctx, e.client, desired, prune, opts)

@@ -81,12 +81,9 @@ func (s *serveEnv) bulkApp(n int) v1alpha1.App {
 	return a
 }
 
-// bulkServeArgs run plumb serve for 1,000 objects: every drift check is a GET
-// and a dry-run per object (until issue E's fingerprints), so drift checks
-// are spaced out and the client-side rate limit is lifted; the faults, not
-// the throttle, are under test.
+// bulkServeArgs run plumb serve for the 1,000-object Apps.
 func bulkServeArgs(s *serveEnv) []string {
-	return []string{"--watch-namespace", s.ns, "--drift-interval", "5m", "--kube-api-qps", "2000", "--kube-api-burst", "4000"}
+	return []string{"--watch-namespace", s.ns}
 }
 
 // waitApplies blocks until d has made n more non-dry-run applies than base.
@@ -154,6 +151,12 @@ func TestFaultAPIServerKilledMidSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := s.waitReady(3*time.Minute, "bulk")
+	// Prune deletes in the foreground: the garbage collector removes the
+	// object a moment after plumb's delete.
+	eventually(t, time.Minute, "bulk-0999 is pruned", func() (bool, string) {
+		_, left := s.bulkState()["bulk-0999"]
+		return !left, "still there"
+	})
 	rec.Lost = expectBulk(t, s.bulkState(), want)
 	inv := s.kubectl("get", "configmap", sync.InventoryName("bulk"), "-o", "jsonpath={.data.inventory\\.json}")
 	entries := strings.Count(inv, `"kind":"ConfigMap"`)

@@ -77,7 +77,9 @@ func write(w io.Writer, r io.Reader) error {
 	fmt.Fprintln(w, "is the process's (the raw loop runs inside the benchmark, so it has none). `plumb` is the CLI, a new process")
 	fmt.Fprintln(w, "each time, as in CI; `plumb serve` rows time one reconcile pass of a running controller (a webhook")
 	fmt.Fprintln(w, "triggers it; the time is the pass's, from `plumb_reconcile_duration_seconds`; watches are not counted).")
-	fmt.Fprintln(w, "The floor is a raw server-side apply loop with 16 workers and no client-side rate limit.")
+	fmt.Fprintln(w, "The floor is a raw server-side apply loop with 16 workers and no client-side rate limit. kubectl is left out")
+	fmt.Fprintln(w, "above 1,501 objects (`PLUMB_BENCH_KUBECTL_MAX`): at 10,000 one `kubectl apply --server-side` kept a core busy")
+	fmt.Fprintln(w, "for more than ten minutes here, client-side.")
 	for _, n := range ns {
 		get := func(name string) (record, bool) {
 			rec, ok := recs[fmt.Sprintf("Cluster/N=%d/%s", n, name)]

@@ -169,7 +169,7 @@ demo: testenv build ## Run plumb against a local control plane with kwok nodes (
 	bin/plumb-demo --plumb bin/plumb
 
 .PHONY: bench
-bench: testenv tools ## Run the render and cluster benchmarks (PLUMB_BENCH_SIZES, default 100,1501,10000) and write docs/benchmarks.md
+bench: testenv tools ## Run the render and cluster benchmarks (PLUMB_BENCH_SIZES, default 100,1501) and write docs/benchmarks.md
 	hack/bench.sh
 
 .PHONY: clean

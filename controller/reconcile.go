@@ -258,7 +258,7 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []
 		var prune []*unstructured.Unstructured
 		if app.Spec.SyncPolicy.Prune && w.inv.Leftovers(desired) {
 			var err error
-			if prune, err = sync.PruneCandidates(ctx, cl, app.Namespace, app.Name, desired, false); err != nil {
+			if prune, err = sync.PruneCandidates(ctx, cl, *w.inv, desired, false); err != nil {
 				return c.fail(w, ReasonDiffFailed, "diff_error", masker.ScrubError(err))
 			}
 		}

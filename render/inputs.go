@@ -15,19 +15,11 @@ import (
 // root; directories end in "/".
 func Inputs(src Source, opts Options) ([]string, error) {
 	opts.Limits = opts.Limits.withDefaults()
-	dir, err := src.dir()
-	if err != nil {
-		return nil, err
-	}
-	cfs, err := openCheckout(src.Root, opts.Limits)
+	cfs, dir, kind, err := openSource(src, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer cfs.Close()
-	kind := opts.Renderer
-	if kind == Auto {
-		kind = detect(cfs, dir)
-	}
 	set := map[string]bool{asDir(dir): true}
 	// The App's directory may itself be (or sit under) a symlink: its target
 	// is what the render reads.

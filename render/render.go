@@ -189,15 +189,27 @@ type Result struct {
 	Hooks []Object
 }
 
+// openSource opens the checkout of src (opts.Limits already defaulted) and
+// returns src's directory in it and the renderer in effect for it.
+func openSource(src Source, opts Options) (cfs *checkoutFS, dir string, kind Renderer, err error) {
+	if dir, err = src.dir(); err != nil {
+		return nil, "", "", err
+	}
+	if cfs, err = openCheckout(src.Root, opts.Limits); err != nil {
+		return nil, "", "", err
+	}
+	kind = opts.Renderer
+	if kind == Auto {
+		kind = detect(cfs, dir)
+	}
+	return cfs, dir, kind, nil
+}
+
 // Render turns src into objects. Nothing outside src.Root is read; see
 // Limits for the caps. An empty result is ErrEmptyRender.
 func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
 	opts.Limits = opts.Limits.withDefaults()
-	dir, err := src.dir()
-	if err != nil {
-		return nil, err
-	}
-	cfs, err := openCheckout(src.Root, opts.Limits)
+	cfs, dir, kind, err := openSource(src, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -208,10 +220,6 @@ func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", dir)
-	}
-	kind := opts.Renderer
-	if kind == Auto {
-		kind = detect(cfs, dir)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Limits.Timeout)

@@ -551,13 +551,11 @@ func Label(objs []*unstructured.Unstructured, app string) []*unstructured.Unstru
 }
 
 // PruneCandidates returns the live objects a pruning sync would delete: in
-// the App's inventory, not desired, still labelled for the App and not
-// annotated to be kept. CRDs and Namespaces are included only when allowed.
-func PruneCandidates(ctx context.Context, c *Client, inventoryNamespace, app string, desired []*unstructured.Unstructured, pruneDefinitions bool) ([]*unstructured.Unstructured, error) {
-	inv, err := ReadInventory(ctx, c, inventoryNamespace, app)
-	if err != nil {
-		return nil, err
-	}
+// the App's inventory (inv, as ReadInventory returned it), not desired,
+// still labelled for the App and not annotated to be kept. CRDs and
+// Namespaces are included only when allowed.
+func PruneCandidates(ctx context.Context, c *Client, inv Inventory, desired []*unstructured.Unstructured, pruneDefinitions bool) ([]*unstructured.Unstructured, error) {
+	app := inv.App
 	var out []*unstructured.Unstructured
 	for _, cand := range notRendered(inv, desired) {
 		live, err := c.Get(ctx, cand)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -27,8 +26,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/plumbhq/plumb/controller"
 	"github.com/plumbhq/plumb/git"
@@ -97,17 +94,7 @@ func (p *countingProxy) take() map[string]int {
 }
 
 func (p *countingProxy) kubeconfig(b *testing.B) string {
-	b.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["proxy"] = &clientcmdapi.Cluster{Server: p.url}
-	kc.AuthInfos["proxy"] = &clientcmdapi.AuthInfo{}
-	kc.Contexts["proxy"] = &clientcmdapi.Context{Cluster: "proxy", AuthInfo: "proxy"}
-	kc.CurrentContext = "proxy"
-	path := filepath.Join(b.TempDir(), "proxy.kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		b.Fatal(err)
-	}
-	return path
+	return writeKubeconfig(b, &rest.Config{Host: p.url})
 }
 
 // workload writes n objects (a Namespace, then ConfigMaps, Deployments with
@@ -263,20 +250,14 @@ func BenchmarkCluster(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "plumb")
 			ns := fmt.Sprintf("bench-plumb-%d", n)
 			workload(b, dir, ns, n, "v1")
-			sync := func(b *testing.B) {
-				proxy.take()
-				took, rss, _ := plumbProcess(b, "--kubeconfig", kubeconfig, "sync", dir, "--app", ns, "--inventory-namespace", "default", "--prune")
-				report(b, took, rss, proxy.take())
-			}
-			b.Run("plumb/cold", oneShot(sync))
-			b.Run("plumb/noop", oneShot(sync))
-			changeOne(b, dir, "v2")
-			b.Run("plumb/one-changed", oneShot(sync))
-			b.Run("plumb/diff", oneShot(func(b *testing.B) {
-				proxy.take()
-				took, rss, _ := plumbProcess(b, "--kubeconfig", kubeconfig, "diff", dir, "--app", ns, "--inventory-namespace", "default")
-				report(b, took, rss, proxy.take())
-			}))
+			scenarios(b, proxy, "plumb", dir, func(b *testing.B, verb string) (time.Duration, float64) {
+				args := []string{"--kubeconfig", kubeconfig, verb, dir, "--app", ns, "--inventory-namespace", "default"}
+				if verb == "sync" {
+					args = append(args, "--prune")
+				}
+				took, rss, _ := plumbProcess(b, args...)
+				return took, rss
+			})
 
 			// kubectl: client-bound here (one core at 100% for over ten minutes
 			// per step at N = 10,000), so above PLUMB_BENCH_KUBECTL_MAX (default
@@ -325,20 +306,31 @@ func benchKubectl(b *testing.B, proxy *countingProxy, kubeconfig string, n int) 
 	kdir := filepath.Join(b.TempDir(), "kubectl")
 	kns := fmt.Sprintf("bench-kubectl-%d", n)
 	workload(b, kdir, kns, n, "v1")
-	kapply := func(b *testing.B) {
-		proxy.take()
-		took, rss, _ := runProcess(b, nil, "kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", kdir)
-		report(b, took, rss, proxy.take())
+	scenarios(b, proxy, "kubectl", kdir, func(b *testing.B, verb string) (time.Duration, float64) {
+		if verb == "sync" {
+			verb = "apply"
+		}
+		took, rss, _ := runProcess(b, nil, "kubectl", "--kubeconfig", kubeconfig, verb, "--server-side", "-f", kdir)
+		return took, rss
+	})
+}
+
+// scenarios measures one tool on the workload in dir: cold sync, no-op
+// sync, one object changed, and diff with nothing changed (after the
+// change was applied). run runs the tool's "sync" or "diff" once.
+func scenarios(b *testing.B, proxy *countingProxy, tool, dir string, run func(b *testing.B, verb string) (time.Duration, float64)) {
+	measure := func(verb string) func(b *testing.B) {
+		return oneShot(func(b *testing.B) {
+			proxy.take()
+			took, rss := run(b, verb)
+			report(b, took, rss, proxy.take())
+		})
 	}
-	b.Run("kubectl/cold", oneShot(kapply))
-	b.Run("kubectl/noop", oneShot(kapply))
-	changeOne(b, kdir, "v2")
-	b.Run("kubectl/one-changed", oneShot(kapply))
-	b.Run("kubectl/diff", oneShot(func(b *testing.B) {
-		proxy.take()
-		took, rss, _ := runProcess(b, nil, "kubectl", "--kubeconfig", kubeconfig, "diff", "--server-side", "-f", kdir)
-		report(b, took, rss, proxy.take())
-	}))
+	b.Run(tool+"/cold", measure("sync"))
+	b.Run(tool+"/noop", measure("sync"))
+	changeOne(b, dir, "v2")
+	b.Run(tool+"/one-changed", measure("sync"))
+	b.Run(tool+"/diff", measure("diff"))
 }
 
 // oneShot runs f once however many iterations the framework asks for: a
@@ -421,32 +413,27 @@ func BenchmarkServe(b *testing.B) {
 				b.Fatal(err)
 			}
 			d := startBenchServe(b, kubeconfig, secret, benchApps(b, ns, repo.URL, "."))
-			waitMetric(b, d, fmt.Sprintf(`plumb_app_synced{app="default/%s"} 1`, ns), 10*time.Minute)
-			waitMetric(b, d, fmt.Sprintf(`plumb_app_health{app="default/%s",status="Healthy"} 1`, ns), 10*time.Minute)
+			app := fmt.Sprintf(`app="default/%s"`, ns)
+			waitApp(b, d, "plumb_app_synced", 10*time.Minute, app)
+			waitApp(b, d, "plumb_app_health", 10*time.Minute, app, `status="Healthy"`)
 			time.Sleep(time.Second) // let the last status updates arrive
 			hook := func(b *testing.B, result string) {
-				before := d.histogram(b, "plumb_reconcile_duration_seconds", result)
+				label := fmt.Sprintf(`result="%s"`, result)
+				sumBefore, countBefore := d.histogram("plumb_reconcile_duration_seconds", label)
 				proxy.take()
 				body := githubPush(repo.URL)
-				req, _ := http.NewRequest(http.MethodPost, d.url+"/hooks/github", strings.NewReader(string(body)))
-				req.Header.Set("X-Hub-Signature-256", git.Sign([]byte(secret), body))
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
+				if code := d.post("/hooks/github", http.Header{"X-Hub-Signature-256": {git.Sign([]byte(secret), body)}}, body); code != http.StatusAccepted {
+					b.Fatalf("webhook: %d", code)
 				}
-				resp.Body.Close()
-				var after [2]float64
-				deadline := time.Now().Add(5 * time.Minute)
-				for time.Now().Before(deadline) {
-					if after = d.histogram(b, "plumb_reconcile_duration_seconds", result); after[1] > before[1] {
-						break
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-				took := time.Duration((after[0] - before[0]) / (after[1] - before[1]) * float64(time.Second))
+				var sum, count float64
+				eventually(b, 5*time.Minute, "a "+result+" pass", func() (bool, string) {
+					sum, count = d.histogram("plumb_reconcile_duration_seconds", label)
+					return count > countBefore, "none yet"
+				})
+				took := time.Duration((sum - sumBefore) / (count - countBefore) * float64(time.Second))
 				counts := proxy.take()
 				delete(counts, "watch") // the watches that run all along
-				report(b, took, d.rss(b), counts)
+				report(b, took, d.memMiB("VmRSS"), counts)
 			}
 			b.Run("noop-reconcile", oneShot(func(b *testing.B) { hook(b, "unchanged") }))
 			changeOne(b, dir, "v2")
@@ -479,15 +466,16 @@ func BenchmarkServe(b *testing.B) {
 		start := time.Now()
 		d := startBenchServe(b, kubeconfig, secret, strings.Join(docs, "---\n"))
 		for _, ns := range apps {
-			waitMetric(b, d, fmt.Sprintf(`plumb_app_synced{app="default/%s"} 1`, ns), 15*time.Minute)
+			waitApp(b, d, "plumb_app_synced", 15*time.Minute, fmt.Sprintf(`app="default/%s"`, ns))
 		}
 		took := time.Since(start)
 		time.Sleep(2 * time.Second)
-		b.ReportMetric(d.rss(b), "rss-MiB")
-		b.ReportMetric(d.hwm(b), "peak-rss-MiB")
+		rss, peak := d.memMiB("VmRSS"), d.memMiB("VmHWM")
+		b.ReportMetric(rss, "rss-MiB")
+		b.ReportMetric(peak, "peak-rss-MiB")
 		b.ReportMetric(float64(took.Milliseconds()), "ms")
-		recordBench(b, benchRecord{Name: b.Name(), Ms: float64(took.Milliseconds()), RSSMiB: d.rss(b), PeakMiB: d.hwm(b)})
-		b.Logf("20 Apps, 10,020 objects synced in %s; RSS %.0f MiB, peak %.0f MiB", took.Round(time.Second), d.rss(b), d.hwm(b))
+		recordBench(b, benchRecord{Name: b.Name(), Ms: float64(took.Milliseconds()), RSSMiB: rss, PeakMiB: peak})
+		b.Logf("20 Apps, 10,020 objects synced in %s; RSS %.0f MiB, peak %.0f MiB", took.Round(time.Second), rss, peak)
 		for _, ns := range apps {
 			_ = kubernetes.NewForConfigOrDie(env.Config).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 		}
@@ -504,102 +492,24 @@ func benchApps(b *testing.B, name, repoURL, path string) string {
 	return fmt.Sprintf("apiVersion: plumb.dev/v1alpha1\nkind: App\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  source:\n    repoURL: %s\n    ref: main\n    path: %s\n  syncPolicy:\n    prune: true\n    selfHeal: true\n    interval: 1h\n", name, repoURL, path)
 }
 
-// benchServe is a plumb serve process for the benchmarks.
-type benchServe struct {
-	url string
-	pid int
-}
-
-func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *benchServe {
+// startBenchServe runs plumb serve (through the counting proxy) on the Apps
+// of a config file, with webhooks signed by secret.
+func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *plumbd {
 	b.Helper()
-	dir := b.TempDir()
-	config := filepath.Join(dir, "apps.yaml")
+	config := filepath.Join(b.TempDir(), "apps.yaml")
 	if err := os.WriteFile(config, []byte(apps), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	args := []string{"--kubeconfig", kubeconfig, "-n", "default", "serve", "--config", config, "--listen", addr, "--cache-dir", filepath.Join(dir, "cache"), "--drift-interval", "1h"}
-	raw, _ := json.Marshal(args)
-	proc, err := env.StartProcess(fmt.Sprintf("plumb-bench-%d", serveSeq.Add(1)), []string{plumbArgsEnv + "=" + string(raw), WebhookSecretEnv + "=" + secret}, os.Args[0])
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		proc.Stop()
-		if os.Getenv("PLUMB_BENCH_TRACE") != "" {
-			b.Logf("serve log:\n%s", lastLines(proc.Log(), 40))
-		}
-	})
-	d := &benchServe{url: "http://" + addr, pid: proc.Pid()}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(d.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			return d
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	b.Fatalf("plumb serve did not start:\n%s", proc.Log())
-	return nil
+	b.Setenv(WebhookSecretEnv, secret) // inherited by the serve process
+	// The later --kubeconfig and --drift-interval win over startServe's.
+	return startServe(b, "--kubeconfig", kubeconfig, "-n", "default", "--config", config, "--drift-interval", "1h")
 }
 
-func (d *benchServe) metrics(b *testing.B) string {
-	resp, err := http.Get(d.url + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return string(data)
-}
-
-// histogram returns the sum and count of a histogram's series for result.
-func (d *benchServe) histogram(b *testing.B, name, result string) [2]float64 {
-	var out [2]float64
-	for _, line := range strings.Split(d.metrics(b), "\n") {
-		for i, suffix := range []string{"_sum", "_count"} {
-			prefix := fmt.Sprintf(`%s%s{result="%s"} `, name, suffix, result)
-			if v, ok := strings.CutPrefix(line, prefix); ok {
-				out[i], _ = strconv.ParseFloat(v, 64)
-			}
-		}
-	}
-	return out
-}
-
-func waitMetric(b *testing.B, d *benchServe, line string, timeout time.Duration) {
+// waitApp waits until the App's gauge (plumb_app_synced, plumb_app_health)
+// with the given labels reads 1.
+func waitApp(b *testing.B, d *plumbd, gauge string, timeout time.Duration, labels ...string) {
 	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if strings.Contains(d.metrics(b), line) {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	b.Fatalf("no %q within %s", line, timeout)
+	eventually(b, timeout, gauge+" "+strings.Join(labels, ","), func() (bool, string) {
+		return d.metric(gauge, labels...) == 1, "not yet"
+	})
 }
-
-func (d *benchServe) status(b *testing.B, field string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-func (d *benchServe) rss(b *testing.B) float64 { return d.status(b, "VmRSS") }
-func (d *benchServe) hwm(b *testing.B) float64 { return d.status(b, "VmHWM") }

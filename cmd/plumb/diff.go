@@ -47,7 +47,11 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 		return err
 	}
 	desired := sync.Label(e.desired, e.app)
-	prune, err := sync.PruneCandidates(ctx, e.client, f.app.inventoryNamespace, e.app, desired, f.app.pruneDefinitions)
+	inv, err := sync.ReadInventory(ctx, e.client, f.app.inventoryNamespace, e.app)
+	if err != nil {
+		return err
+	}
+	prune, err := sync.PruneCandidates(ctx, e.client, inv, desired, f.app.pruneDefinitions)
 	if err != nil {
 		return err
 	}
@@ -58,10 +62,6 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 		Masker:    masker,
 	}
 	if !f.status { // fingerprints speak for plumb's fields, not for status
-		inv, err := sync.ReadInventory(ctx, e.client, f.app.inventoryNamespace, e.app)
-		if err != nil {
-			return err
-		}
 		fresh := sync.Fresh(desired, inv, sync.ListLive(ctx, e.client, desired), e.ignore, nil)
 		opts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] }
 	}

@@ -103,11 +103,22 @@ func (e *e2e) mustPlumb(want int, args ...string) string {
 
 func (e *e2e) kubectl(args ...string) string {
 	e.t.Helper()
-	out, err := exec.CommandContext(e.ctx, "kubectl", append([]string{"--kubeconfig", env.Kubeconfig, "-n", e.ns}, args...)...).CombinedOutput()
+	out, err := e.kubectlIn(e.ns, args...)
 	if err != nil {
 		e.t.Fatalf("kubectl %v: %v\n%s", args, err, out)
 	}
-	return string(out)
+	return out
+}
+
+// kubectlIn runs kubectl in namespace ns ("": the manifests' own) and
+// returns its error instead of failing the test.
+func (e *e2e) kubectlIn(ns string, args ...string) (string, error) {
+	full := []string{"--kubeconfig", env.Kubeconfig}
+	if ns != "" {
+		full = append(full, "-n", ns)
+	}
+	out, err := exec.CommandContext(e.ctx, "kubectl", append(full, args...)...).CombinedOutput()
+	return string(out), err
 }
 
 func (e *e2e) configMapExists(name string) bool {
@@ -494,7 +505,7 @@ func TestAppCRDInstallsWithColumns(t *testing.T) {
 	}
 }
 
-func repoRootDir(t *testing.T) string {
+func repoRootDir(t testing.TB) string {
 	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {

@@ -45,31 +45,20 @@ func bulkConfigMaps(n int, version func(i int) string, skip ...int) string {
 	return b.String()
 }
 
-// bulkState lists the namespace's bulk ConfigMaps: name → data.version.
-func (s *serveEnv) bulkState() map[string]string {
+// bulkState lists the namespace's bulk ConfigMaps: name → data.version, and
+// name → resourceVersion.
+func (s *serveEnv) bulkState() (versions, resourceVersions map[string]string) {
 	s.t.Helper()
 	list, err := s.cs.CoreV1().ConfigMaps(s.ns).List(s.ctx, metav1.ListOptions{LabelSelector: sync.AppLabel + "=bulk"})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	out := map[string]string{}
+	versions, resourceVersions = map[string]string{}, map[string]string{}
 	for _, cm := range list.Items {
-		out[cm.Name] = cm.Data["version"]
+		versions[cm.Name] = cm.Data["version"]
+		resourceVersions[cm.Name] = cm.ResourceVersion
 	}
-	return out
-}
-
-func (s *serveEnv) bulkVersions() map[string]string {
-	s.t.Helper()
-	list, err := s.cs.CoreV1().ConfigMaps(s.ns).List(s.ctx, metav1.ListOptions{LabelSelector: sync.AppLabel + "=bulk"})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, cm := range list.Items {
-		out[cm.Name] = cm.ResourceVersion
-	}
-	return out
+	return versions, resourceVersions
 }
 
 // bulkApp is an App of n ConfigMaps at path bulk/.
@@ -154,10 +143,12 @@ func TestFaultAPIServerKilledMidSync(t *testing.T) {
 	// Prune deletes in the foreground: the garbage collector removes the
 	// object a moment after plumb's delete.
 	eventually(t, time.Minute, "bulk-0999 is pruned", func() (bool, string) {
-		_, left := s.bulkState()["bulk-0999"]
+		versions, _ := s.bulkState()
+		_, left := versions["bulk-0999"]
 		return !left, "still there"
 	})
-	rec.Lost = expectBulk(t, s.bulkState(), want)
+	versions, _ := s.bulkState()
+	rec.Lost = expectBulk(t, versions, want)
 	inv := s.kubectl("get", "configmap", sync.InventoryName("bulk"), "-o", "jsonpath={.data.inventory\\.json}")
 	entries := strings.Count(inv, `"kind":"ConfigMap"`)
 	if entries != n || strings.Contains(inv, `"bulk-0999"`) || !strings.Contains(inv, `"bulk-1000"`) {
@@ -177,7 +168,7 @@ func TestFaultServeKilledMidSync(t *testing.T) {
 	s.createApps([]v1alpha1.App{s.bulkApp(n)})
 	d := startServe(t, bulkServeArgs(s)...)
 	s.waitReady(2*time.Minute, "bulk")
-	before := s.bulkVersions()
+	_, before := s.bulkState()
 
 	// Half the objects change.
 	version := func(i int) string {
@@ -191,7 +182,8 @@ func TestFaultServeKilledMidSync(t *testing.T) {
 	waitApplies(t, d, base, 100)
 	d.proc.Kill()
 	done := 0
-	for _, v := range s.bulkState() {
+	killed, _ := s.bulkState()
+	for _, v := range killed {
 		if v == "v2" {
 			done++
 		}
@@ -206,8 +198,8 @@ func TestFaultServeKilledMidSync(t *testing.T) {
 	for i := range n {
 		want[fmt.Sprintf("bulk-%04d", i)] = version(i)
 	}
-	rec.Lost = expectBulk(t, s.bulkState(), want)
-	after := s.bulkVersions()
+	versions, after := s.bulkState()
+	rec.Lost = expectBulk(t, versions, want)
 	for i := n / 2; i < n; i++ {
 		name := fmt.Sprintf("bulk-%04d", i)
 		if before[name] != after[name] {
@@ -261,13 +253,7 @@ func TestFaultGitServerSlowAndGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { other.Close() })
-	otherRepo, err := other.CreateRepo("other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := otherRepo.CommitDir("main", repoRootDir(t)+"/examples/apps", "examples"); err != nil {
-		t.Fatal(err)
-	}
+	otherRepo, _ := exampleRepo(t, other, "other")
 	fault := &gitFault{}
 	fault.install(s.srv)
 	apps := s.exampleApps(s.repo.URL, func(a *v1alpha1.App) { a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Second} })
@@ -482,7 +468,7 @@ func (zeros) Read(p []byte) (int, error) {
 }
 
 // procMemKiB reads a memory figure (VmRSS, VmHWM) of a process, in KiB.
-func procMemKiB(t *testing.T, pid int, field string) int64 {
+func procMemKiB(t testing.TB, pid int, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -213,7 +213,11 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 		}
 		if client != nil && h != nil && ap.HeadError == "" {
 			desired := sync.Label(headObjs, name)
-			prune, err := sync.PruneCandidates(ctx, client, f.inventoryNamespace, name, desired, false)
+			inv, err := sync.ReadInventory(ctx, client, f.inventoryNamespace, name)
+			var prune []*unstructured.Unstructured
+			if err == nil {
+				prune, err = sync.PruneCandidates(ctx, client, inv, desired, false)
+			}
 			if err != nil {
 				ap.LiveError = opts.Masker.Scrub(err.Error())
 			} else {

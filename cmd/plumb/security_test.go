@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/base64"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -83,7 +81,7 @@ func TestLeakSecretValuesFromServe(t *testing.T) {
 }
 
 // writeKubeconfig writes a kubeconfig for cfg (token authentication).
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+func writeKubeconfig(t testing.TB, cfg *rest.Config) string {
 	t.Helper()
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
@@ -106,7 +104,7 @@ func TestLeastPrivilegeInstallRBAC(t *testing.T) {
 	install := filepath.Join(repoRootDir(t), "examples", "install")
 	for _, f := range []string{"namespace.yaml", "plumb.dev_apps.yaml", "rbac.yaml"} {
 		// Without -n: the manifests name their namespace.
-		if out, err := exec.CommandContext(e.ctx, "kubectl", "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", filepath.Join(install, f)).CombinedOutput(); err != nil {
+		if out, err := e.kubectlIn("", "apply", "--server-side", "-f", filepath.Join(install, f)); err != nil {
 			t.Fatalf("kubectl apply %s: %v\n%s", f, err, out)
 		}
 	}
@@ -134,21 +132,8 @@ func TestLeastPrivilegeInstallRBAC(t *testing.T) {
 	}
 
 	// plumb serve under the same account reconciles an App.
-	srv, err := gittest.NewServer(gittest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	repo, err := srv.CreateRepo("apps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, err := repo.CommitDir("main", filepath.Join(repoRootDir(t), "examples", "apps"), "examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &serveEnv{e2e: e, srv: srv, repo: repo, head: head, dyn: dynamic.NewForConfigOrDie(env.Config)}
-	s.createApps(s.exampleApps(repo.URL, nil)[:1])
+	s := withGit(e, gittest.Options{})
+	s.createApps(s.exampleApps(s.repo.URL, nil)[:1])
 	// The later --kubeconfig wins over the administrator's startServe sets.
 	startServe(t, "--kubeconfig", kubeconfig, "--watch-namespace", e.ns, "--leader-elect", "--lease-namespace", "plumb-system")
 	s.waitReady(60*time.Second, "plain")

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -59,12 +58,25 @@ func newServeEnv(t *testing.T, name string, opts gittest.Options) *serveEnv {
 	e := newE2E(t, name)
 	e.kubectl("apply", "--server-side", "-f", filepath.Join(repoRootDir(t), "examples", "install", "plumb.dev_apps.yaml"))
 	e.kubectl("wait", "--for=condition=Established", "crd/apps.plumb.dev", "--timeout=60s")
+	return withGit(e, opts)
+}
+
+// withGit gives e a Git server (opts) holding the example repository.
+func withGit(e *e2e, opts gittest.Options) *serveEnv {
+	e.t.Helper()
 	srv, err := gittest.NewServer(opts)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
-	repo, err := srv.CreateRepo("apps")
+	e.t.Cleanup(func() { srv.Close() })
+	repo, head := exampleRepo(e.t, srv, "apps")
+	return &serveEnv{e2e: e, srv: srv, repo: repo, dyn: dynamic.NewForConfigOrDie(env.Config), head: head}
+}
+
+// exampleRepo creates the repository name on srv holding examples/apps.
+func exampleRepo(t testing.TB, srv *gittest.Server, name string) (*gittest.Repo, string) {
+	t.Helper()
+	repo, err := srv.CreateRepo(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +84,7 @@ func newServeEnv(t *testing.T, name string, opts gittest.Options) *serveEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &serveEnv{e2e: e, srv: srv, repo: repo, dyn: dynamic.NewForConfigOrDie(env.Config), head: head}
+	return repo, head
 }
 
 // commit changes files on main and returns the new head.
@@ -162,7 +174,7 @@ func describe(a v1alpha1.App) string {
 
 // eventually polls cond until it holds or timeout passes; cond describes
 // the state it saw, for the failure message.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	last := ""
@@ -214,7 +226,7 @@ func (s *serveEnv) liveVersions() map[string]string {
 
 // plumbd is one `plumb serve` process.
 type plumbd struct {
-	t    *testing.T
+	t    testing.TB
 	proc *testenv.Process
 	url  string
 }
@@ -222,7 +234,7 @@ type plumbd struct {
 var serveSeq atomic.Int64
 
 // startServe runs `plumb serve` with args; it is stopped when the test ends.
-func startServe(t *testing.T, args ...string) *plumbd {
+func startServe(t testing.TB, args ...string) *plumbd {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -288,6 +300,17 @@ func (d *plumbd) post(path string, header http.Header, body []byte) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// histogram returns the sum and count of a histogram's samples whose labels
+// include every k="v" given.
+func (d *plumbd) histogram(name string, labels ...string) (sum, count float64) {
+	return d.metric(name+"_sum", labels...), d.metric(name+"_count", labels...)
+}
+
+// memMiB reads a memory figure of the process (VmRSS, VmHWM) in MiB.
+func (d *plumbd) memMiB(field string) float64 {
+	return float64(procMemKiB(d.t, d.proc.Pid(), field)) / 1024
 }
 
 // metric sums the samples of name whose labels include every k="v" given.
@@ -555,16 +578,10 @@ func TestServeSelfHealAndDetectOnly(t *testing.T) {
 	t.Logf("detect-only: %s", describe(s.app("helm")))
 	time.Sleep(2 * time.Second) // several more drift checks
 	for _, obj := range []string{"deployment/helm-greeter", "service/helm-greeter", "configmap/" + sync.InventoryName("helm")} {
-		if out, err := kubectlErr(s.e2e, "get", obj); err == nil {
+		if out, err := s.kubectlIn(s.ns, "get", obj); err == nil {
 			t.Errorf("auto false, yet %s was written:\n%s", obj, out)
 		}
 	}
-}
-
-// kubectlErr runs kubectl and returns its error instead of failing.
-func kubectlErr(e *e2e, args ...string) (string, error) {
-	out, err := exec.CommandContext(e.ctx, "kubectl", append([]string{"--kubeconfig", env.Kubeconfig, "-n", e.ns}, args...)...).CombinedOutput()
-	return string(out), err
 }
 
 // Acceptance 5: with the Git server down the App is Stalled with a clear
@@ -710,7 +727,7 @@ func TestServePrivateRepositories(t *testing.T) {
 			strings.Contains(c.Message, "host key"), describe(a)
 	})
 	t.Logf("wrong host key: %s", describe(s.app("helm")))
-	if out, err := kubectlErr(s.e2e, "get", "deployment", "helm-greeter"); err == nil {
+	if out, err := s.kubectlIn(s.ns, "get", "deployment", "helm-greeter"); err == nil {
 		t.Errorf("an App whose host key is wrong applied objects:\n%s", out)
 	}
 

@@ -80,7 +80,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	masker := diff.NewMasker()
 	// One metadata list per kind and namespace replaces a GET per object,
 	// and objects whose fingerprint matches cost nothing.
-	live := sync.ListLive(ctx, e.client, sync.Label(e.desired, e.app))
+	live := sync.ListLive(ctx, e.client, e.desired)
 	changes, syncErr := sync.Sync(ctx, e.client, e.desired, sync.Options{
 		Live:               live,
 		App:                e.app,

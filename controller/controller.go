@@ -35,6 +35,16 @@ const (
 	// healthRecheck is how soon an App whose objects are still rolling out
 	// is looked at again.
 	healthRecheck = time.Second
+	// changeBatch is how long a change to a managed object waits before the
+	// owning App's pass, gathering the changes that follow it.
+	changeBatch = 200 * time.Millisecond
+	// checkpointDelay is how long an inventory that renews only
+	// fingerprints waits to be written, gathering later changes into one
+	// write.
+	checkpointDelay = time.Second
+	// renderCacheBytes bounds the render cache: the JSON of about 10,000
+	// typical manifests.
+	renderCacheBytes = 16 << 20
 )
 
 // StatusWriter persists an App's status (the App resource's status
@@ -101,6 +111,9 @@ type Controller struct {
 	// resolves coalesces concurrent ls-remotes of one repository and ref
 	// (all the Apps a push concerns poll at once).
 	resolves singleflight.Group
+	// renders keeps converted manifests between renders of every App: a
+	// commit that changes one file of a plain directory converts that file.
+	renders *render.Cache
 
 	mu   gosync.Mutex
 	apps map[types.NamespacedName]*appState
@@ -123,9 +136,13 @@ type appState struct {
 	// syncedKey is the renderKey the live objects were last found or made
 	// equal to; "" until then.
 	syncedKey string
-	// inv is the App's inventory as last read (its fingerprints); nil until
-	// read, and after a sync wrote a new one.
+	// inv is the App's inventory as last read or recorded (its
+	// fingerprints); nil until read, and after a sync that failed.
 	inv *sync.Inventory
+	// unwritten is a recorded inventory that renews only fingerprints,
+	// written at checkpointAt (see checkpoint).
+	unwritten    *sync.Inventory
+	checkpointAt time.Time
 	// intents are the intent hashes of desired (sync.Intents), nil when
 	// they depend on the live objects.
 	intents map[render.Ref]string
@@ -166,7 +183,8 @@ func New(opts Options) (*Controller, error) {
 		log:  log,
 		queue: workqueue.NewTypedDelayingQueueWithConfig(
 			workqueue.TypedDelayingQueueConfig[types.NamespacedName]{Name: "apps"}),
-		apps: map[types.NamespacedName]*appState{},
+		apps:    map[types.NamespacedName]*appState{},
+		renders: render.NewCache(renderCacheBytes),
 	}, nil
 }
 
@@ -234,13 +252,15 @@ func (c *Controller) PollNow(repo string, push git.Push) bool {
 
 // changed wakes the Apps named app: one of their objects changed or went.
 // The pass that follows checks fingerprints, so a change that is not drift
-// (a status update) costs no request.
+// (a status update) costs no request. Wake-ups are held for changeBatch, so
+// that a rollout's stream of status updates makes a few passes a second, not
+// one per event (a pass reads the whole App).
 func (c *Controller) changed(app string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key := range c.apps {
 		if key.Name == app {
-			c.queue.Add(key)
+			c.queue.AddAfter(key, changeBatch)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -74,11 +75,13 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	c.mu.Unlock()
 
 	pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	out := c.pass(pctx, &w, start)
+	tm := &phases{last: start}
+	out := c.pass(pctx, &w, start, tm)
 	cancel()
 	if ctx.Err() != nil {
 		return 0, false // shutting down: leave the status as it was
 	}
+	c.checkpoint(ctx, &w, tm)
 
 	old := w.app.Status
 	w.app.Status = c.statusFor(&w, out)
@@ -89,11 +92,12 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 			c.log.Error("writing status", "app", key.String(), "error", err)
 		}
 		cancel()
+		tm.mark("status")
 	}
 	c.opts.Metrics.reconciled(key.String(), out.result, time.Since(start))
 	c.opts.Metrics.appState(key.String(), w.app.Status.SyncStatus == Synced, w.app.Status.Health)
 	logArgs := []any{"app", key.String(), "revision", w.app.Status.LastAttemptedRevision, "result", out.result,
-		"sync", w.app.Status.SyncStatus, "health", w.app.Status.Health, "duration", time.Since(start).Round(time.Millisecond)}
+		"sync", w.app.Status.SyncStatus, "health", w.app.Status.Health, "duration", time.Since(start).Round(time.Millisecond), "phases", tm.String()}
 	if out.counts != nil {
 		logArgs = append(logArgs, "changes", out.counts)
 	}
@@ -118,6 +122,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
 	cur.rev, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.inputs, w.renderKey, w.desired, w.syncedKey
 	cur.inv, cur.health, cur.intents, cur.failures, cur.lastEvent = w.inv, w.health, w.intents, w.failures, w.lastEvent
+	cur.unwritten, cur.checkpointAt = w.unwritten, w.checkpointAt
 	return next, next >= 0
 }
 
@@ -137,13 +142,59 @@ func (c *Controller) nextWake(w *appState, out outcome) time.Duration {
 	if w.app.Status.Health == string(health.Progressing) || w.app.Status.Health == string(health.Missing) {
 		next = min(next, healthRecheck)
 	}
+	if w.unwritten != nil {
+		next = min(next, time.Until(w.checkpointAt))
+	}
 	return max(next, 0)
+}
+
+// checkpoint writes an inventory that Sync recorded without writing (it
+// renewed only fingerprints) once checkpointDelay has passed since the
+// first such record: changes in quick succession make one write, and a pass
+// that applies one changed object makes one request. Losing it (a crash in
+// between) costs no correctness: an object whose stored fingerprint is old
+// goes the exact way (one apply) on the next pass. A change of the object
+// set is never held back (record).
+func (c *Controller) checkpoint(ctx context.Context, w *appState, tm *phases) {
+	if w.unwritten == nil || time.Now().Before(w.checkpointAt) {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := sync.WriteInventory(wctx, c.opts.Client, w.app.Namespace, *w.unwritten); err != nil {
+		c.log.Warn("writing the inventory", "app", keyOf(&w.app), "error", err)
+		w.checkpointAt = time.Now().Add(checkpointDelay)
+		return
+	}
+	w.unwritten = nil
+	tm.mark("checkpoint")
+}
+
+// record is sync.Options.Record for w: the new inventory becomes the one
+// in memory; a change of the object set is written at once, new
+// fingerprints of the same objects at the next checkpoint.
+func (c *Controller) record(w *appState) func(context.Context, sync.Inventory, bool) error {
+	return func(ctx context.Context, inv sync.Inventory, sameObjects bool) error {
+		if !sameObjects {
+			if err := sync.WriteInventory(ctx, c.opts.Client, w.app.Namespace, inv); err != nil {
+				return err
+			}
+			w.unwritten = nil // superseded
+		} else {
+			if w.unwritten == nil {
+				w.checkpointAt = time.Now().Add(checkpointDelay)
+			}
+			w.unwritten = &inv
+		}
+		w.inv = &inv
+		return nil
+	}
 }
 
 // pass is one reconcile: poll → render (only when the App's inputs changed)
 // → diff (when new content arrived or a drift check is due) → sync (when
 // auto, and for drift only with selfHeal) → health.
-func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outcome {
+func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *phases) outcome {
 	app := &w.app
 	if w.specErr != nil {
 		return c.fail(w, ReasonInvalidSpec, "invalid", w.specErr)
@@ -156,6 +207,7 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 			return c.fail(w, ReasonGitFailed, "git_error", err)
 		}
 		w.rev = rev
+		tm.mark("git")
 	}
 	local, err := c.opts.Git.Local(app.Spec.Source.RepoURL, w.rev)
 	if err != nil {
@@ -172,7 +224,7 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 		}
 	}
 	if key == "" || key != w.renderKey || w.desired == nil {
-		desired, inputs, err := c.render(ctx, app, local, w.rev.Commit)
+		desired, inputs, err := c.render(ctx, app, local, w.rev.Commit, tm)
 		c.opts.Metrics.rendered(keyOf(app), err)
 		if err != nil {
 			// The last good render stays unused: syncing it would roll the
@@ -185,8 +237,13 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 		}
 		// Labelled once, as sync applies them, and their intents hashed
 		// once: the checks of later passes reuse both.
-		w.desired, w.inputs, w.renderKey = sync.Label(desired, app.Name), inputs, key
+		for _, d := range desired {
+			sync.SetLabel(d, app.Name) // the render's own objects: no copy
+		}
+		w.desired, w.inputs, w.renderKey = desired, inputs, key
+		tm.mark("render")
 		w.intents = sync.Intents(w.desired, app.IgnoreRules())
+		tm.mark("intents")
 	}
 
 	newContent := w.renderKey != w.syncedKey
@@ -205,15 +262,17 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 		w.inv = &inv
 	}
 	fresh := sync.Fresh(desired, *w.inv, c.live, app.IgnoreRules(), w.intents)
+	tm.mark("check")
 	if len(fresh) == len(desired) && !(app.Spec.SyncPolicy.Prune && w.inv.Leftovers(desired)) && w.failures == 0 {
 		w.syncedKey = w.renderKey
 		out := outcome{result: "unchanged"}
 		if h := health.Status(app.Status.Health); h != health.Healthy && h != health.Suspended {
 			out.health = c.healthOf(ctx, w, w.desired)
+			tm.mark("health")
 		}
 		return out
 	}
-	return c.compareAndSync(ctx, w, desired, fresh, newContent)
+	return c.compareAndSync(ctx, w, desired, fresh, newContent, tm)
 }
 
 // compareAndSync handles the objects the fingerprints could not vouch
@@ -221,12 +280,13 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time) outco
 // the objects whose fingerprints match and applies the rest, which renews
 // their fingerprints when nothing else changed. Otherwise it diffs them
 // (GET and dry-run each) to report what is out of sync.
-func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []*unstructured.Unstructured, fresh map[render.Ref]bool, newContent bool) outcome {
+func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []*unstructured.Unstructured, fresh map[render.Ref]bool, newContent bool, tm *phases) outcome {
 	app := &w.app
 	cl := c.opts.Client
 	masker := diff.NewMasker()
 	out := outcome{result: "unchanged"}
 	if auto(app) && (newContent || app.Spec.SyncPolicy.SelfHeal) {
+		prev := w.inv
 		changes, err := sync.Sync(ctx, cl, desired, sync.Options{
 			App:                app.Name,
 			InventoryNamespace: app.Namespace,
@@ -238,8 +298,12 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []
 			Live:               c.live,
 			Previous:           w.inv,
 			Intents:            w.intents,
+			Record:             c.record(w),
 		})
-		w.inv = nil // read again: the sync wrote new fingerprints
+		if err != nil && w.inv == prev {
+			w.inv = nil // read again: the sync may have applied what the inventory does not say
+		}
+		tm.mark("sync")
 		counts := map[string]int{}
 		for a, n := range changes.Counts() {
 			counts[string(a)] = n
@@ -267,6 +331,7 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []
 			Masker:    masker,
 			Unchanged: func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] },
 		})
+		tm.mark("diff")
 		if errs := rep.Errors(); len(errs) > 0 {
 			return c.fail(w, ReasonDiffFailed, "diff_error", errors.New(errs[0].Error))
 		}
@@ -283,8 +348,24 @@ func (c *Controller) compareAndSync(ctx context.Context, w *appState, desired []
 	}
 	w.failures = 0
 	out.health = c.healthOf(ctx, w, desired)
+	tm.mark("health")
 	return out
 }
+
+// phases times the parts of a pass, for the log line that reports it.
+type phases struct {
+	last  time.Time
+	parts []string
+}
+
+// mark ends the part called name.
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.parts = append(p.parts, name+"="+now.Sub(p.last).Round(100*time.Microsecond).String())
+	p.last = now
+}
+
+func (p *phases) String() string { return strings.Join(p.parts, " ") }
 
 // fail records a failed pass.
 func (c *Controller) fail(w *appState, reason, result string, err error) outcome {
@@ -356,7 +437,7 @@ func (c *Controller) credentials(ctx context.Context, app *v1alpha1.App) (*git.C
 
 // render exports the commit and renders the App, returning its objects and
 // the repository paths the render read.
-func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.Local, commit string) ([]*unstructured.Unstructured, []string, error) {
+func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.Local, commit string, tm *phases) ([]*unstructured.Unstructured, []string, error) {
 	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
 	if err != nil {
 		return nil, nil, err
@@ -365,9 +446,11 @@ func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.L
 	if err := local.Export(ctx, commit, dir, c.opts.MaxRepoBytes); err != nil {
 		return nil, nil, err
 	}
+	tm.mark("export")
 	src := render.Source{Root: dir, Path: app.SourcePath()}
 	opts := renderOptions(app)
 	opts.Mapper = c.opts.Client.Mapper()
+	opts.Cache = c.renders
 	inputs, err := render.Inputs(src, opts)
 	if err != nil {
 		return nil, nil, err

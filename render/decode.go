@@ -10,7 +10,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
-	"sigs.k8s.io/yaml"
 )
 
 // document is one YAML document of a stream and the line it starts on.
@@ -83,8 +82,8 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // its items. Errors carry file:line with the line counted in the file.
 // YAML is decoded by sigs.k8s.io/yaml (go-yaml), which refuses documents with
 // excessive alias expansion (the "billion laughs" bomb).
-func decodeDocument(file string, d document) ([]*unstructured.Unstructured, error) {
-	js, err := yaml.YAMLToJSON(d.data)
+func decodeDocument(file string, d document, cache *Cache) ([]*unstructured.Unstructured, error) {
+	js, err := cache.yamlToJSON(d.data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", fileLine(file, d, err), trimYAMLPrefix(err))
 	}
@@ -137,7 +136,7 @@ type sourcedDoc struct {
 // decodeAll decodes documents in parallel (one worker per CPU; documents are
 // independent and decoding large CRDs dominates a render) and returns the
 // objects in document order, or the first error in document order.
-func decodeAll(docs []sourcedDoc) ([][]*unstructured.Unstructured, error) {
+func decodeAll(docs []sourcedDoc, cache *Cache) ([][]*unstructured.Unstructured, error) {
 	out := make([][]*unstructured.Unstructured, len(docs))
 	errs := make([]error, len(docs))
 	next := make(chan int)
@@ -147,7 +146,7 @@ func decodeAll(docs []sourcedDoc) ([][]*unstructured.Unstructured, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = decodeDocument(docs[i].source, docs[i].doc)
+				out[i], errs[i] = decodeDocument(docs[i].source, docs[i].doc, cache)
 			}
 		}()
 	}
@@ -168,7 +167,7 @@ func decodeAll(docs []sourcedDoc) ([][]*unstructured.Unstructured, error) {
 // number types unstructured objects require. For callers (tests, mostly)
 // that hold a single manifest.
 func ParseObject(data []byte) (*unstructured.Unstructured, error) {
-	objs, err := decodeDocument("object", document{line: 1, data: data})
+	objs, err := decodeDocument("object", document{line: 1, data: data}, nil)
 	if err != nil {
 		return nil, err
 	}

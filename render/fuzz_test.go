@@ -24,7 +24,7 @@ func FuzzDecodeStream(f *testing.F) {
 			if d.line < 1 || d.line > lines {
 				t.Fatalf("document %d starts at line %d of %d", d.index, d.line, lines)
 			}
-			objs, err := decodeDocument("f.yaml", d)
+			objs, err := decodeDocument("f.yaml", d, nil)
 			if err != nil {
 				continue
 			}

@@ -81,7 +81,7 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	for _, doc := range splitDocuments([]byte(rel.Manifest)) {
 		docs = append(docs, sourcedDoc{source: helmSource(doc.data), doc: doc})
 	}
-	decoded, err := decodeAll(docs)
+	decoded, err := decodeAll(docs, opts.Cache)
 	if err != nil {
 		return nil, fmt.Errorf("%s: helm output: %w", dir, err)
 	}
@@ -99,7 +99,7 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 			events = append(events, string(e))
 		}
 		for _, doc := range splitDocuments([]byte(h.Manifest)) {
-			objs, err := decodeDocument(h.Path, doc)
+			objs, err := decodeDocument(h.Path, doc, opts.Cache)
 			if err != nil {
 				return nil, fmt.Errorf("%s: helm hook: %w", dir, err)
 			}

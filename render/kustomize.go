@@ -151,7 +151,7 @@ func checkPluginConfig(cfs *checkoutFS, file string) error {
 		return err
 	}
 	for _, d := range splitDocuments(data) {
-		objs, err := decodeDocument(file, d)
+		objs, err := decodeDocument(file, d, nil)
 		if err != nil {
 			return err
 		}

@@ -65,7 +65,7 @@ func renderPlain(cfs *checkoutFS, dir string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	decoded, err := decodeAll(docs)
+	decoded, err := decodeAll(docs, opts.Cache)
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,9 @@ type Options struct {
 	Helm      HelmOptions
 	Kustomize KustomizeOptions
 	Limits    Limits
+	// Cache, if set, keeps converted documents for the next render (a
+	// controller's; one-shot renders need none).
+	Cache *Cache
 }
 
 // Mapper is the part of a meta.RESTMapper that render uses.

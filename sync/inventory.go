@@ -64,6 +64,26 @@ const (
 	gzipAbove        = 256 << 10
 )
 
+// sameObjects reports whether two inventories record the same objects, in
+// any order, whatever their fingerprints.
+func (inv Inventory) sameObjects(other Inventory) bool {
+	if inv.App != other.App || len(inv.Objects) != len(other.Objects) {
+		return false
+	}
+	seen := make(map[Entry]bool, len(other.Objects))
+	for _, e := range other.Objects {
+		e.Fingerprint = ""
+		seen[e] = true
+	}
+	for _, e := range inv.Objects {
+		e.Fingerprint = ""
+		if !seen[e] {
+			return false
+		}
+	}
+	return true
+}
+
 // equal reports whether two inventories record the same objects with the
 // same fingerprints, in any order.
 func (inv Inventory) equal(other Inventory) bool {
@@ -135,9 +155,9 @@ func ReadInventory(ctx context.Context, c *Client, namespace, app string) (Inven
 	return inv, nil
 }
 
-// writeInventory stores the inventory with one server-side apply, so the
+// WriteInventory stores the inventory with one server-side apply, so the
 // ConfigMap is replaced as a whole and never half-written.
-func writeInventory(ctx context.Context, c *Client, namespace string, inv Inventory) error {
+func WriteInventory(ctx context.Context, c *Client, namespace string, inv Inventory) error {
 	sort.Slice(inv.Objects, func(i, j int) bool { return inv.Objects[i].ref().String() < inv.Objects[j].ref().String() })
 	b, err := json.Marshal(inv)
 	if err != nil {

@@ -181,7 +181,19 @@ func Intents(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifferenc
 	}
 	out := make(map[render.Ref]string, len(desired))
 	for _, d := range desired {
-		out[render.RefOf(d)] = intentHash(payloadFor(d, nil, ignore))
+		out[render.RefOf(d)] = intentOf(d, ignore)
 	}
 	return out
+}
+
+// intentOf is intentHash(payloadFor(d, nil, ignore)), without payloadFor's
+// copy where it would change nothing: no ignore rules, not a Secret, no
+// server-set metadata.
+func intentOf(d *unstructured.Unstructured, ignore []diff.IgnoreDifference) string {
+	gvk := d.GroupVersionKind()
+	_, managed, _ := unstructured.NestedFieldNoCopy(d.Object, "metadata", "managedFields")
+	if len(ignore) > 0 || (gvk.Group == "" && gvk.Kind == "Secret") || managed || d.GetResourceVersion() != "" {
+		return intentHash(payloadFor(d, nil, ignore))
+	}
+	return intentHash(d)
 }

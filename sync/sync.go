@@ -127,6 +127,13 @@ type Options struct {
 	// one apply and the inventory write.
 	Previous *Inventory
 	Intents  map[render.Ref]string
+	// Record, if set, stores the new inventory in place of Sync's own write
+	// (WriteInventory). It is called only when the inventory changed;
+	// sameObjects says that only fingerprints did, so that the record is a
+	// cache a caller may write later: a fingerprint that is not stored only
+	// sends its object the exact way once more. A change of the object set
+	// (what prune relies on) must be written before Record returns.
+	Record func(ctx context.Context, inv Inventory, sameObjects bool) error
 }
 
 // clientSideManagers are the field managers of kubectl's client-side apply
@@ -206,7 +213,13 @@ func Sync(ctx context.Context, c *Client, desired []*unstructured.Unstructured, 
 	if inv.equal(prev) {
 		return s.changes, pruneErr // nothing to record: no write
 	}
-	if err := writeInventory(ctx, c, opts.InventoryNamespace, inv); err != nil {
+	record := opts.Record
+	if record == nil {
+		record = func(ctx context.Context, inv Inventory, _ bool) error {
+			return WriteInventory(ctx, c, opts.InventoryNamespace, inv)
+		}
+	}
+	if err := record(ctx, inv, inv.sameObjects(prev)); err != nil {
 		return s.changes, err
 	}
 	return s.changes, pruneErr
@@ -282,7 +295,6 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 	known := false
 	if s.opts.Live != nil {
 		liveMeta, known = s.opts.Live.Lookup(o)
-		live = skeleton(o, liveMeta)
 	}
 	if !known {
 		var err error
@@ -294,18 +306,34 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 			liveMeta = live
 		}
 	}
+	// What plumb applied last is still what it would apply, and the server
+	// still holds plumb's fields as it left them: nothing to do. Checked
+	// before the skeleton below is built where the intent is known: on a
+	// pass that changes one object of thousands, building them was most of
+	// the sync's time.
+	fp, hasFP := s.prev[ref]
+	vouched := func(intent string) bool {
+		if !hasFP || !fp.matches(intent, liveMeta) {
+			return false
+		}
+		ch.Action, ch.Reason = Unchanged, "fingerprint matches"
+		s.remember(ref, fp)
+		return true
+	}
 	intent, cached := s.opts.Intents[ref]
+	if cached && vouched(intent) {
+		return ch
+	}
+	if known {
+		live = skeleton(o, liveMeta)
+	}
 	var payload *unstructured.Unstructured
 	if !cached {
 		payload = payloadFor(o, live, s.opts.Ignore)
 		intent = intentHash(payload)
-	}
-	if fp, ok := s.prev[ref]; ok && live != nil && fp.matches(intent, liveMeta) {
-		// What plumb applied last is still what it would apply, and the
-		// server still holds plumb's fields as it left them.
-		ch.Action, ch.Reason = Unchanged, "fingerprint matches"
-		s.remember(ref, fp)
-		return ch
+		if vouched(intent) {
+			return ch
+		}
 	}
 	if payload == nil {
 		payload = payloadFor(o, live, s.opts.Ignore)
@@ -334,11 +362,17 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 		}
 	}
 
-	apply := s.c.Apply
+	var got metav1.Object
+	var gotFull *unstructured.Unstructured // the dry-run's whole object
+	var err error
 	if s.opts.DryRun {
-		apply = s.c.DryRunApply
+		gotFull, err = s.c.DryRunApply(ctx, payload)
+		if gotFull != nil {
+			got = gotFull
+		}
+	} else {
+		got, err = s.c.Apply(ctx, payload)
 	}
-	got, err := apply(ctx, payload)
 	if err != nil && s.opts.DryRun && live == nil && s.prereq.Coming(o, err) {
 		ch.Action, ch.Reason = Created, "would be created after its namespace or CRD"
 		return ch
@@ -368,7 +402,7 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 		ch.Action = Created
 	case got.GetResourceVersion() != live.GetResourceVersion():
 		ch.Action = Configured
-	case s.opts.DryRun && differs(live, got):
+	case s.opts.DryRun && differs(live, gotFull):
 		ch.Action = Configured
 	default:
 		ch.Action = Unchanged
@@ -539,15 +573,21 @@ func Label(objs []*unstructured.Unstructured, app string) []*unstructured.Unstru
 			continue
 		}
 		o = o.DeepCopy()
-		labels := o.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[AppLabel] = app
-		o.SetLabels(labels)
+		SetLabel(o, app)
 		out[i] = o
 	}
 	return out
+}
+
+// SetLabel puts the App label on o itself: for objects the caller owns (a
+// fresh render), where Label's copy would be wasted.
+func SetLabel(o *unstructured.Unstructured, app string) {
+	labels := o.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[AppLabel] = app
+	o.SetLabels(labels)
 }
 
 // PruneCandidates returns the live objects a pruning sync would delete: in

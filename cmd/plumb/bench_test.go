@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -421,6 +422,7 @@ func BenchmarkServe(b *testing.B) {
 				label := fmt.Sprintf(`result="%s"`, result)
 				sumBefore, countBefore := d.histogram("plumb_reconcile_duration_seconds", label)
 				proxy.take()
+				stopTrace := d.profile(result+"-trace.out", "/debug/pprof/trace?seconds=3")
 				body := githubPush(repo.URL)
 				if code := d.post("/hooks/github", http.Header{"X-Hub-Signature-256": {git.Sign([]byte(secret), body)}}, body); code != http.StatusAccepted {
 					b.Fatalf("webhook: %d", code)
@@ -433,6 +435,10 @@ func BenchmarkServe(b *testing.B) {
 				took := time.Duration((sum - sumBefore) / (count - countBefore) * float64(time.Second))
 				counts := proxy.take()
 				delete(counts, "watch") // the watches that run all along
+				stopTrace()
+				if os.Getenv(benchProfileEnv) != "" {
+					b.Logf("plumb serve's last lines:\n%s", lastLines(d.proc.Log(), 3))
+				}
 				report(b, took, d.memMiB("VmRSS"), counts)
 			}
 			b.Run("noop-reconcile", oneShot(func(b *testing.B) { hook(b, "unchanged") }))
@@ -471,11 +477,16 @@ func BenchmarkServe(b *testing.B) {
 		took := time.Since(start)
 		time.Sleep(2 * time.Second)
 		rss, peak := d.memMiB("VmRSS"), d.memMiB("VmHWM")
+		d.profile("memory-heap.pb.gz", "/debug/pprof/heap?gc=1")()
 		b.ReportMetric(rss, "rss-MiB")
 		b.ReportMetric(peak, "peak-rss-MiB")
 		b.ReportMetric(float64(took.Milliseconds()), "ms")
 		recordBench(b, benchRecord{Name: b.Name(), Ms: float64(took.Milliseconds()), RSSMiB: rss, PeakMiB: peak})
 		b.Logf("20 Apps, 10,020 objects synced in %s; RSS %.0f MiB, peak %.0f MiB", took.Round(time.Second), rss, peak)
+		mib := func(name string) float64 { return d.metric(name) / (1 << 20) }
+		b.Logf("RSS: anonymous %.0f MiB, file-backed %.0f MiB", d.memMiB("RssAnon"), d.memMiB("RssFile"))
+		b.Logf("Go heap: in use %.0f MiB, idle %.0f MiB of which released %.0f MiB, next GC at %.0f MiB",
+			mib("go_memstats_heap_inuse_bytes"), mib("go_memstats_heap_idle_bytes"), mib("go_memstats_heap_released_bytes"), mib("go_memstats_next_gc_bytes"))
 		for _, ns := range apps {
 			_ = kubernetes.NewForConfigOrDie(env.Config).CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 		}
@@ -502,7 +513,45 @@ func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *plumbd {
 	}
 	b.Setenv(WebhookSecretEnv, secret) // inherited by the serve process
 	// The later --kubeconfig and --drift-interval win over startServe's.
-	return startServe(b, "--kubeconfig", kubeconfig, "-n", "default", "--config", config, "--drift-interval", "1h")
+	args := []string{"--kubeconfig", kubeconfig, "-n", "default", "--config", config, "--drift-interval", "1h"}
+	if os.Getenv(benchProfileEnv) != "" {
+		args = append(args, "--profiling")
+	}
+	return startServe(b, args...)
+}
+
+// benchProfileEnv names a directory: when set, BenchmarkServe saves an
+// execution trace of each measured pass and a heap profile of the memory
+// benchmark there (look with go tool trace, go tool pprof).
+const benchProfileEnv = "PLUMB_BENCH_PROFILE_DIR"
+
+// profile starts fetching a profile from plumb serve into file (under
+// benchProfileEnv); the returned func waits for it. Without the variable it
+// does nothing.
+func (d *plumbd) profile(file, path string) func() {
+	dir := os.Getenv(benchProfileEnv)
+	if dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(d.url + path)
+		if err != nil {
+			d.t.Logf("profile %s: %v", path, err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, file), data, 0o644)
+		}
+		if err != nil {
+			d.t.Logf("profile %s: %v", path, err)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // a trace covers what follows
+	return func() { <-done }
 }
 
 // waitApp waits until the App's gauge (plumb_app_synced, plumb_app_health)

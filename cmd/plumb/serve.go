@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,7 @@ type serveFlags struct {
 	logFormat         string
 	qps               float32
 	burst             int
+	profiling         bool
 }
 
 func newServeCmd(s streams, g *globalFlags) *cobra.Command {
@@ -95,6 +97,7 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.Float32Var(&f.qps, "kube-api-qps", sync.DefaultQPS, "client-side limit of requests per second to the Kubernetes API")
 	fs.IntVar(&f.burst, "kube-api-burst", sync.DefaultBurst, "client-side burst of requests to the Kubernetes API")
+	fs.BoolVar(&f.profiling, "profiling", false, "serve Go's profiles at /debug/pprof/ on the --listen address")
 	return cmd
 }
 
@@ -202,7 +205,7 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 		return fmt.Errorf("--listen: %w", err)
 	}
 	httpSrv := &http.Server{
-		Handler:           srv.routes(reg, secret, f.maxWebhookBody),
+		Handler:           srv.routes(reg, secret, f.maxWebhookBody, f.profiling),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -309,8 +312,13 @@ func (srv *server) lead(ctx context.Context, kube kubernetes.Interface, f *serve
 	return nil
 }
 
-func (srv *server) routes(reg *prometheus.Registry, secret []byte, maxBody int64) http.Handler {
+func (srv *server) routes(reg *prometheus.Registry, secret []byte, maxBody int64, profiling bool) http.Handler {
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/hooks/", git.WebhookHandler(srv.ctrl, git.HookOptions{
 		Secret: secret, MaxBody: maxBody, Result: srv.metrics.WebhookResult,
 	}))

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -132,7 +131,9 @@ type appState struct {
 	rev       git.Revision
 	inputs    []string // repository paths the last render read
 	renderKey string   // content hash of inputs at rev, plus the options
-	desired   []*unstructured.Unstructured
+	// desired identifies the last render's objects, labelled (see kept);
+	// nil until a render succeeded.
+	desired *kept
 	// syncedKey is the renderKey the live objects were last found or made
 	// equal to; "" until then.
 	syncedKey string

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -93,11 +94,18 @@ func (l *liveCache) informer(gvr schema.GroupVersionResource) cache.SharedIndexI
 	}
 	inf := metadatainformer.NewFilteredMetadataInformer(l.client, gvr, metav1.NamespaceAll, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = sync.AppLabel }).Informer()
-	// Annotations are the largest part of most objects' metadata
-	// (last-applied configurations) and nothing here reads them.
+	// Keep what the checks read: identity, labels and the managedFields
+	// entries of the object itself. Annotations (last-applied
+	// configurations, mostly) and the entries of status writers (a
+	// Deployment's controller rewrites its status on every rollout) are
+	// most of the rest, and nothing here reads them: fingerprints hash
+	// plumb's entry; ignore rules by field manager and the takeover of
+	// client-side apply read the other entries, including those of the
+	// scale subresource (an autoscaler owns replicas through it).
 	_ = inf.SetTransform(func(obj any) (any, error) {
 		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-			m.Annotations = nil
+			m.Annotations, m.OwnerReferences = nil, nil
+			m.ManagedFields = slices.DeleteFunc(m.ManagedFields, func(e metav1.ManagedFieldsEntry) bool { return e.Subresource == "status" })
 		}
 		return obj, nil
 	})

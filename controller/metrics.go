@@ -18,6 +18,7 @@ type Metrics struct {
 	renders           *prometheus.CounterVec
 	appSynced         *prometheus.GaugeVec
 	appHealth         *prometheus.GaugeVec
+	unwritten         *prometheus.GaugeVec
 	gitRequests       *prometheus.CounterVec
 	gitDuration       *prometheus.HistogramVec
 	webhooks          *prometheus.CounterVec
@@ -56,6 +57,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "plumb_app_health",
 			Help: "1 for the App's current health status, 0 for the others.",
 		}, []string{"app", "status"}),
+		unwritten: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "plumb_inventory_unwritten",
+			Help: "1 while the App's inventory holds new fingerprints not yet written to the cluster (they are, a second after the sync that made them).",
+		}, []string{"app"}),
 		gitRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "plumb_git_requests_total",
 			Help: "Requests to Git remotes by operation (ls-remote, fetch) and result (ok, error).",
@@ -78,7 +83,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while this replica holds the leader lease (or runs without leader election).",
 		}),
 	}
-	reg.MustRegister(m.reconcileDuration, m.reconciles, m.objects, m.renders, m.appSynced, m.appHealth,
+	reg.MustRegister(m.reconcileDuration, m.reconciles, m.objects, m.renders, m.appSynced, m.appHealth, m.unwritten,
 		m.gitRequests, m.gitDuration, m.webhooks, m.apiRequests, m.leader)
 	return m
 }
@@ -142,15 +147,12 @@ func (m *Metrics) synced(app string, counts map[string]int) {
 	}
 }
 
-func (m *Metrics) appState(app string, synced bool, health string) {
+func (m *Metrics) appState(app string, synced bool, health string, unwritten bool) {
 	if m == nil {
 		return
 	}
-	v := 0.0
-	if synced {
-		v = 1
-	}
-	m.appSynced.WithLabelValues(app).Set(v)
+	m.appSynced.WithLabelValues(app).Set(one(synced))
+	m.unwritten.WithLabelValues(app).Set(one(unwritten))
 	for _, s := range healthStatuses {
 		v := 0.0
 		if s == health {
@@ -165,6 +167,7 @@ func (m *Metrics) forget(app string) {
 		return
 	}
 	m.appSynced.DeleteLabelValues(app)
+	m.unwritten.DeleteLabelValues(app)
 	for _, s := range healthStatuses {
 		m.appHealth.DeleteLabelValues(app, s)
 	}
@@ -236,4 +239,11 @@ func isCollection(p string) bool {
 		parts = parts[2:] // a namespaced resource
 	}
 	return len(parts) == 1
+}
+
+func one(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

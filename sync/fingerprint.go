@@ -61,7 +61,11 @@ func intentHash(payload *unstructured.Unstructured) string {
 func ownedHash(managed []metav1.ManagedFieldsEntry) string {
 	for _, m := range managed {
 		if m.Manager == FieldManager && m.Operation == metav1.ManagedFieldsOperationApply && m.Subresource == "" && m.FieldsV1 != nil {
-			return shortHash(append([]byte(m.APIVersion+"\x00"), m.FieldsV1.Raw...))
+			h := sha256.New()
+			h.Write([]byte(m.APIVersion))
+			h.Write([]byte{0})
+			h.Write(m.FieldsV1.Raw)
+			return hex.EncodeToString(h.Sum(nil)[:12])
 		}
 	}
 	return ""
@@ -82,9 +86,10 @@ func fingerprintOf(intent string, live metav1.Object) fingerprint {
 }
 
 // matches reports whether live still is what plumb applied with intent.
+// It runs for every object on every pass: the cheap comparisons go first.
 func (f fingerprint) matches(intent string, live metav1.Object) bool {
-	if f.String() == "" || live == nil {
+	if f.intent == "" || f.owned == "" || f.uid == "" || live == nil {
 		return false
 	}
-	return f == fingerprintOf(intent, live)
+	return f.intent == intent && f.uid == string(live.GetUID()) && f.owned == ownedHash(live.GetManagedFields())
 }

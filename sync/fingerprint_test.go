@@ -8,6 +8,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8stypes "k8s.io/apimachinery/pkg/types"
+
+	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/render"
 )
 
 func TestFingerprintMatches(t *testing.T) {
@@ -69,5 +72,66 @@ func TestInventoryGzipRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(big, back); diff != "" {
 		t.Error("round trip changed the inventory")
+	}
+}
+
+// TestIntentsAndJSON: the shortcut that hashes an object's own encoding
+// gives the intent of the payload Sync sends, and the encoding decodes back
+// to the object.
+func TestIntentsAndJSON(t *testing.T) {
+	obj := func(apiVersion, kind, name string, fields map[string]any) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: fields}
+		u.SetAPIVersion(apiVersion)
+		u.SetKind(kind)
+		u.SetNamespace("shop")
+		u.SetName(name)
+		SetLabel(u, "shop")
+		return u
+	}
+	withRV := obj("v1", "ConfigMap", "copied-from-a-cluster", map[string]any{"data": map[string]any{"a": "1"}})
+	withRV.SetResourceVersion("42")
+	desired := []*unstructured.Unstructured{
+		obj("v1", "ConfigMap", "plain", map[string]any{"data": map[string]any{"a": "1"}}),
+		obj("v1", "Secret", "stringdata", map[string]any{"stringData": map[string]any{"password": "hunter2"}}),
+		obj("apps/v1", "Deployment", "web", map[string]any{"spec": map[string]any{"replicas": int64(3)}}),
+		withRV,
+	}
+	tests := []struct {
+		name   string
+		ignore []diff.IgnoreDifference
+	}{
+		{"no ignore rules", nil},
+		{"a JSON pointer rule", []diff.IgnoreDifference{{Kind: "Deployment", JSONPointers: []string{"/spec/replicas"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			intents, encoded, err := IntentsAndJSON(desired, tt.ignore)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[render.Ref]string{}
+			for _, d := range desired {
+				want[render.RefOf(d)] = intentHash(payloadFor(d, nil, tt.ignore))
+			}
+			if diff := cmp.Diff(want, intents); diff != "" {
+				t.Errorf("intents (-payload hashes +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, Intents(desired, tt.ignore)); diff != "" {
+				t.Errorf("Intents (-payload hashes +got):\n%s", diff)
+			}
+			for i, d := range desired {
+				back := &unstructured.Unstructured{}
+				if err := back.UnmarshalJSON(encoded[i]); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(d.Object, back.Object); diff != "" {
+					t.Errorf("%s: decoded (-want +got):\n%s", render.RefOf(d), diff)
+				}
+			}
+		})
+	}
+	byManager := []diff.IgnoreDifference{{Kind: "Deployment", ManagedFieldsManagers: []string{"hpa"}}}
+	if intents, encoded, err := IntentsAndJSON(desired, byManager); intents != nil || encoded != nil || err != nil {
+		t.Errorf("with a rule by field manager: %v, %v, %v; want nothing (the intents depend on live objects)", intents, encoded, err)
 	}
 }

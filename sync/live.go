@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -174,26 +176,49 @@ func Fresh(desired []*unstructured.Unstructured, inv Inventory, live LiveState, 
 // ignore rule names field managers: then what is sent depends on who owns
 // what in the live object, and each check must compute it.
 func Intents(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference) map[render.Ref]string {
-	for _, ig := range ignore {
-		if len(ig.ManagedFieldsManagers) > 0 {
-			return nil
-		}
-	}
-	out := make(map[render.Ref]string, len(desired))
-	for _, d := range desired {
-		out[render.RefOf(d)] = intentOf(d, ignore)
-	}
-	return out
+	intents, _, _ := intentsOf(desired, ignore, false)
+	return intents
 }
 
-// intentOf is intentHash(payloadFor(d, nil, ignore)), without payloadFor's
-// copy where it would change nothing: no ignore rules, not a Secret, no
-// server-set metadata.
-func intentOf(d *unstructured.Unstructured, ignore []diff.IgnoreDifference) string {
-	gvk := d.GroupVersionKind()
-	_, managed, _ := unstructured.NestedFieldNoCopy(d.Object, "metadata", "managedFields")
-	if len(ignore) > 0 || (gvk.Group == "" && gvk.Kind == "Secret") || managed || d.GetResourceVersion() != "" {
-		return intentHash(payloadFor(d, nil, ignore))
+// IntentsAndJSON is Intents plus each object's JSON (encoding/json, keys
+// sorted), for a caller that keeps the objects encoded: where the payload
+// is the object itself, one encoding serves both.
+func IntentsAndJSON(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference) (map[render.Ref]string, [][]byte, error) {
+	return intentsOf(desired, ignore, true)
+}
+
+func intentsOf(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference, encode bool) (map[render.Ref]string, [][]byte, error) {
+	for _, ig := range ignore {
+		if len(ig.ManagedFieldsManagers) > 0 {
+			return nil, nil, nil
+		}
 	}
-	return intentHash(d)
+	intents := make(map[render.Ref]string, len(desired))
+	var encoded [][]byte
+	if encode {
+		encoded = make([][]byte, len(desired))
+	}
+	for i, d := range desired {
+		ref := render.RefOf(d)
+		// payloadFor's copy changes nothing without ignore rules, for
+		// anything but a Secret, and without server-set metadata.
+		gvk := d.GroupVersionKind()
+		_, managed, _ := unstructured.NestedFieldNoCopy(d.Object, "metadata", "managedFields")
+		same := len(ignore) == 0 && (gvk.Group != "" || gvk.Kind != "Secret") && !managed && d.GetResourceVersion() == ""
+		if same || encode {
+			js, err := json.Marshal(d.Object)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", ref, err)
+			}
+			if encode {
+				encoded[i] = js
+			}
+			if same {
+				intents[ref] = shortHash(js)
+				continue
+			}
+		}
+		intents[ref] = intentHash(payloadFor(d, nil, ignore))
+	}
+	return intents, encoded, nil
 }

@@ -166,8 +166,8 @@ func runProcess(b *testing.B, env []string, name string, args ...string) (time.D
 // plumbProcess runs plumb (this test binary standing in for it).
 func plumbProcess(b *testing.B, args ...string) (time.Duration, float64, string) {
 	b.Helper()
-	raw, _ := json.Marshal(args)
-	return runProcess(b, []string{plumbArgsEnv + "=" + string(raw)}, os.Args[0])
+	bin, environ, argv := plumbCommand(args)
+	return runProcess(b, environ, bin, argv...)
 }
 
 // report records one measurement: wall time in ms, requests by verb, RSS.

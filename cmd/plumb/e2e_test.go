@@ -32,6 +32,20 @@ var env *testenv.Env
 // they can SIGKILL, without building a second binary.
 const plumbArgsEnv = "PLUMB_TEST_RUN_ARGS"
 
+// plumbBinEnv names a plumb binary for the benchmarks to run instead of the
+// test binary (make bench sets it to bin/plumb, built as shipped): memory
+// and start-up are then the product's own, not a test binary's.
+const plumbBinEnv = "PLUMB_BIN"
+
+// plumbCommand returns the program and environment that run plumb with args.
+func plumbCommand(args []string) (bin string, environ []string, argv []string) {
+	if bin := os.Getenv(plumbBinEnv); bin != "" {
+		return bin, nil, args
+	}
+	raw, _ := json.Marshal(args) // a []string always encodes
+	return os.Args[0], []string{plumbArgsEnv + "=" + string(raw)}, nil
+}
+
 func TestMain(m *testing.M) {
 	if raw, ok := os.LookupEnv(plumbArgsEnv); ok {
 		var args []string

@@ -243,12 +243,9 @@ func startServe(t testing.TB, args ...string) *plumbd {
 	addr := l.Addr().String()
 	l.Close()
 	full := append([]string{"--kubeconfig", env.Kubeconfig, "serve", "--listen", addr, "--cache-dir", t.TempDir(), "--drift-interval", "1s"}, args...)
-	raw, err := json.Marshal(full)
-	if err != nil {
-		t.Fatal(err)
-	}
 	name := fmt.Sprintf("plumb-serve-%d", serveSeq.Add(1))
-	proc, err := env.StartProcess(name, []string{plumbArgsEnv + "=" + string(raw)}, os.Args[0])
+	bin, environ, argv := plumbCommand(full)
+	proc, err := env.StartProcess(name, environ, bin, argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,6 +383,14 @@ func TestServeAppsFromOneRepository(t *testing.T) {
 	if after["plain"] != before["plain"]+1 || after["kustomize"] != before["kustomize"] || after["helm"] != before["helm"] {
 		t.Errorf("renders before %v, after %v: want exactly one more render of plain", before, after)
 	}
+
+	// The sync of one changed object renewed fingerprints, written a moment
+	// later in one inventory write (the checkpoint); wait for it, so that
+	// what follows starts from rest.
+	eventually(t, 30*time.Second, "the new fingerprints are written", func() (bool, string) {
+		n := d.metric("plumb_inventory_unwritten")
+		return n == 0, fmt.Sprintf("%v Apps with unwritten fingerprints", n)
+	})
 
 	// A commit that touches no App's path: no render, no write.
 	versions := s.liveVersions()

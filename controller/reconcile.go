@@ -602,7 +602,7 @@ func (c *Controller) healthOf(ctx context.Context, w *appState, desired []*unstr
 		ref := render.RefOf(d)
 		if m, known := c.live.Lookup(d); known && m != nil {
 			if e, ok := w.health[ref]; ok && e.rv == m.GetResourceVersion() {
-				results = append(results, e.result)
+				results = append(results, health.Result{Ref: ref, Status: e.status, Reason: e.reason})
 				seen[ref] = e
 				continue
 			}
@@ -615,7 +615,7 @@ func (c *Controller) healthOf(ctx context.Context, w *appState, desired []*unstr
 		r.Ref = ref
 		results = append(results, r)
 		if err == nil && live != nil {
-			seen[ref] = healthEntry{rv: live.GetResourceVersion(), result: r}
+			seen[ref] = healthEntry{rv: live.GetResourceVersion(), status: r.Status, reason: r.Reason}
 		}
 	}
 	w.health = seen
@@ -623,10 +623,12 @@ func (c *Controller) healthOf(ctx context.Context, w *appState, desired []*unstr
 	return &rep
 }
 
-// healthEntry is one object's rating and the version it was made at.
+// healthEntry is one object's rating and the version it was made at (the
+// map's key is the object: the rating's Ref is not kept twice).
 type healthEntry struct {
 	rv     string
-	result health.Result
+	status health.Status
+	reason string
 }
 
 func keyOf(app *v1alpha1.App) string { return app.Namespace + "/" + app.Name }

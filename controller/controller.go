@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 
@@ -147,6 +148,8 @@ type appState struct {
 	// intents are the intent hashes of desired (sync.Intents), nil when
 	// they depend on the live objects.
 	intents map[render.Ref]string
+	// watched are the resources of the last render (the watches it needs).
+	watched map[schema.GroupVersionResource]bool
 	// health holds each object's last rating (healthOf).
 	health   map[render.Ref]healthEntry
 	failures int
@@ -230,6 +233,24 @@ func (c *Controller) Remove(key types.NamespacedName) {
 	delete(c.apps, key)
 	c.mu.Unlock()
 	c.opts.Metrics.forget(key.String())
+	c.releaseWatches()
+}
+
+// releaseWatches stops the watches of resources that no App renders any
+// more (an App was removed, or its render dropped a kind).
+func (c *Controller) releaseWatches() {
+	if c.live == nil {
+		return // not running yet
+	}
+	keep := map[schema.GroupVersionResource]bool{}
+	c.mu.Lock()
+	for _, st := range c.apps {
+		for gvr := range st.watched {
+			keep[gvr] = true
+		}
+	}
+	c.mu.Unlock()
+	c.live.retain(keep)
 }
 
 // PollNow asks every App of repo (a normalised URL) to poll at once. It is

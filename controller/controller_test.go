@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"testing"
@@ -8,12 +9,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	metadatafake "k8s.io/client-go/metadata/fake"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/sync"
 )
 
 func TestRevision(t *testing.T) {
@@ -187,5 +194,55 @@ func TestAPIVerb(t *testing.T) {
 				t.Errorf("APIVerb(%s %s) = %q, want %q", tt.method, tt.url, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLiveCacheRetain: watches follow what the Apps render; resources no
+// App renders any more are no longer watched. (A fake metadata client: what
+// is tested is the cache's bookkeeping, not the API server.)
+func TestLiveCacheRetain(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	scheme := runtime.NewScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, meta.RESTScopeNamespace)
+	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Service"}, meta.RESTScopeNamespace)
+	live := &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: map[string]string{sync.AppLabel: "shop"}},
+	}
+	l := newLiveCache(ctx, metadatafake.NewSimpleMetadataClient(scheme, live), mapper, func(string) {})
+	obj := func(kind string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion("v1")
+		u.SetKind(kind)
+		u.SetNamespace("shop")
+		u.SetName("web")
+		return u
+	}
+	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	sorted := cmpopts.SortSlices(func(a, b schema.GroupVersionResource) bool { return a.String() < b.String() })
+
+	watched := l.watch(ctx, []*unstructured.Unstructured{obj("ConfigMap"), obj("Service"), obj("Unserved")})
+	if diff := cmp.Diff(map[schema.GroupVersionResource]bool{configMaps: true, services: true}, watched); diff != "" {
+		t.Errorf("watch (-want +got):\n%s", diff)
+	}
+	l.retain(map[schema.GroupVersionResource]bool{configMaps: true})
+	if diff := cmp.Diff([]schema.GroupVersionResource{configMaps}, l.watching(), sorted); diff != "" {
+		t.Errorf("after retain (-want +got):\n%s", diff)
+	}
+	if _, known := l.Lookup(obj("Service")); known {
+		t.Error("a Service is still answered from a watch that was stopped")
+	}
+	if _, known := l.Lookup(obj("ConfigMap")); !known {
+		t.Error("a ConfigMap is not answered from its watch")
+	}
+	l.watch(ctx, []*unstructured.Unstructured{obj("Service")})
+	if diff := cmp.Diff([]schema.GroupVersionResource{configMaps, services}, l.watching(), sorted); diff != "" {
+		t.Errorf("watched again (-want +got):\n%s", diff)
 	}
 }

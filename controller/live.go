@@ -35,7 +35,7 @@ type liveCache struct {
 	changed func(app string)
 
 	mu        gosync.Mutex
-	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+	informers map[schema.GroupVersionResource]*informer
 	// resources caches the REST mapping of each kind: a pass looks up every
 	// object, and the discovery mapper takes locks on each call.
 	resources map[schema.GroupVersionKind]schema.GroupVersionResource
@@ -43,14 +43,20 @@ type liveCache struct {
 
 func newLiveCache(ctx context.Context, client metadata.Interface, mapper meta.RESTMapper, changed func(app string)) *liveCache {
 	return &liveCache{ctx: ctx, client: client, mapper: mapper, changed: changed,
-		informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+		informers: map[schema.GroupVersionResource]*informer{},
 		resources: map[schema.GroupVersionKind]schema.GroupVersionResource{}}
+}
+
+// informer is one resource's watch and what stops it.
+type informer struct {
+	cache.SharedIndexInformer
+	stop context.CancelFunc
 }
 
 // watch makes sure the resources of objs are watched; it returns once their
 // informers have synced (or ctx ends), so that a Lookup right after can
-// answer.
-func (l *liveCache) watch(ctx context.Context, objs []*unstructured.Unstructured) {
+// answer, and the set of resources it watches for objs.
+func (l *liveCache) watch(ctx context.Context, objs []*unstructured.Unstructured) map[schema.GroupVersionResource]bool {
 	var wait []cache.InformerSynced
 	seen := map[schema.GroupVersionResource]bool{}
 	for _, o := range objs {
@@ -66,6 +72,32 @@ func (l *liveCache) watch(ctx context.Context, objs []*unstructured.Unstructured
 		defer cancel()
 		cache.WaitForCacheSync(ctx.Done(), wait...)
 	}
+	return seen
+}
+
+// retain stops the informers of resources not in keep: no App renders
+// them any more, so their objects need not be held. A pass that starts
+// watching one again gets a new informer.
+func (l *liveCache) retain(keep map[schema.GroupVersionResource]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for gvr, inf := range l.informers {
+		if !keep[gvr] {
+			inf.stop()
+			delete(l.informers, gvr)
+		}
+	}
+}
+
+// watching returns the resources watched now.
+func (l *liveCache) watching() []schema.GroupVersionResource {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]schema.GroupVersionResource, 0, len(l.informers))
+	for gvr := range l.informers {
+		out = append(out, gvr)
+	}
+	return out
 }
 
 func (l *liveCache) resource(o *unstructured.Unstructured) (schema.GroupVersionResource, bool) {
@@ -86,7 +118,7 @@ func (l *liveCache) resource(o *unstructured.Unstructured) (schema.GroupVersionR
 	return m.Resource, true
 }
 
-func (l *liveCache) informer(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+func (l *liveCache) informer(gvr schema.GroupVersionResource) *informer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if inf, ok := l.informers[gvr]; ok {
@@ -130,9 +162,10 @@ func (l *liveCache) informer(gvr schema.GroupVersionResource) cache.SharedIndexI
 		},
 		DeleteFunc: notify,
 	})
-	go inf.Run(l.ctx.Done())
-	l.informers[gvr] = inf
-	return inf
+	ctx, stop := context.WithCancel(l.ctx)
+	go inf.Run(ctx.Done())
+	l.informers[gvr] = &informer{SharedIndexInformer: inf, stop: stop}
+	return l.informers[gvr]
 }
 
 // Lookup implements sync.LiveState.

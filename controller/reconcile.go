@@ -112,9 +112,9 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 
 	next := c.nextWake(&w, out)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	cur, ok := c.apps[key]
 	if !ok {
+		c.mu.Unlock()
 		return 0, false
 	}
 	// The spec may have changed meanwhile (Upsert then asked for a poll);
@@ -124,6 +124,15 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	cur.rev, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.inputs, w.renderKey, w.desired, w.syncedKey
 	cur.inv, cur.health, cur.intents, cur.failures, cur.lastEvent = w.inv, w.health, w.intents, w.failures, w.lastEvent
 	cur.unwritten, cur.checkpointAt = w.unwritten, w.checkpointAt
+	dropped := false // a resource this App no longer renders
+	for gvr := range cur.watched {
+		dropped = dropped || !w.watched[gvr]
+	}
+	cur.watched = w.watched
+	c.mu.Unlock()
+	if dropped {
+		c.releaseWatches()
+	}
 	return next, next >= 0
 }
 
@@ -260,7 +269,7 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 	// live plumb fields are as plumb left them cannot differ. With the watch
 	// cache it costs no request; only the rest go the exact way.
 	refs := w.desired.refs()
-	c.live.watch(ctx, refs)
+	w.watched = c.live.watch(ctx, refs)
 	if w.inv == nil {
 		inv, err := sync.ReadInventory(ctx, c.opts.Client, app.Namespace, app.Name)
 		if err != nil {

@@ -82,6 +82,8 @@ func write(w io.Writer, r io.Reader) error {
 	fmt.Fprintln(w, "`plumb_reconcile_duration_seconds`; watches are not counted). A pass that only renews fingerprints leaves")
 	fmt.Fprintln(w, "the inventory write to a checkpoint a second later, which gathers the changes made meanwhile; its row")
 	fmt.Fprintln(w, "counts that write (its time is mostly the wait).")
+	fmt.Fprintln(w, "Each measurement starts with the cluster at rest (the controller manager has seen every Deployment, no")
+	fmt.Fprintln(w, "namespace is being deleted), so none shares the cores with the rollout or clean-up of the one before.")
 	fmt.Fprintln(w, "The floor is a raw server-side apply loop with 16 workers and no client-side rate limit. kubectl is left out")
 	fmt.Fprintln(w, "above 1,501 objects (`PLUMB_BENCH_KUBECTL_MAX`): at 10,000 one `kubectl apply --server-side` kept a core busy")
 	fmt.Fprintln(w, "for more than ten minutes here, client-side.")

@@ -341,7 +341,8 @@ func scenarios(b *testing.B, proxy *countingProxy, tool, dir string, run func(b 
 }
 
 // settle waits until the cluster is at rest: the controller manager has
-// caught up with every Deployment and no namespace is still being deleted.
+// caught up with every Deployment, no namespace is still being deleted, and
+// the API server served fewer than 20 requests in the last second.
 // Each measurement starts from rest, so that it does not share the two
 // cores with the rollout of the step before or the clean-up of the size
 // before (the test control plane's controller manager runs at 500 QPS).
@@ -370,12 +371,41 @@ func settle(b *testing.B) {
 		}
 		return ""
 	}
+	// The controller manager's garbage collector and replica set controller
+	// go on working after the Deployments are observed; the API server's
+	// own request counter shows when everyone has stopped.
+	requests := func() float64 {
+		raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+		if err != nil {
+			return -1
+		}
+		sum := 0.0
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(line, "apiserver_request_total{") {
+				if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+					sum += v
+				}
+			}
+		}
+		return sum
+	}
+	const quiet = 20 // requests a second, the looks here included
 	deadline := time.Now().Add(15 * time.Minute)
-	for why := busy(); why != ""; why = busy() {
+	last := requests()
+	for {
+		why := busy()
+		time.Sleep(time.Second)
+		now := requests()
+		if why == "" && now-last > quiet {
+			why = fmt.Sprintf("%.0f API requests in the last second", now-last)
+		}
+		if why == "" {
+			return
+		}
 		if time.Now().After(deadline) {
 			b.Fatalf("the cluster is not at rest after 15 minutes: %s", why)
 		}
-		time.Sleep(500 * time.Millisecond) // each look lists every Deployment
+		last = now
 	}
 }
 

@@ -46,7 +46,7 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 	if err != nil {
 		return err
 	}
-	desired := sync.Label(e.desired, e.app)
+	desired := e.desired
 	inv, err := sync.ReadInventory(ctx, e.client, f.app.inventoryNamespace, e.app)
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 		Masker:    masker,
 	}
 	if !f.status { // fingerprints speak for plumb's fields, not for status
-		fresh := sync.Fresh(desired, inv, sync.ListLive(ctx, e.client, desired), e.ignore, nil)
+		fresh := sync.Fresh(desired, inv, sync.ListLive(ctx, e.client, desired), e.ignore, sync.Intents(desired, e.ignore))
 		opts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] }
 	}
 	report := diff.Compute(ctx, e.client, desired, prune, opts)

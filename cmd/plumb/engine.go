@@ -82,7 +82,7 @@ func (f *appFlags) ignoreRules() ([]diff.IgnoreDifference, error) {
 type engine struct {
 	client  *sync.Client
 	app     string
-	desired []*unstructured.Unstructured
+	desired []*unstructured.Unstructured // labelled for app
 	ignore  []diff.IgnoreDifference
 }
 
@@ -118,6 +118,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	}
 	e := &engine{client: c, app: app, ignore: ignore}
 	for _, o := range res.Objects {
+		sync.SetLabel(o.Object, app) // the render's own objects: labelled in place, as sync applies them
 		e.desired = append(e.desired, o.Object)
 	}
 	return e, nil

@@ -94,6 +94,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 		Ignore:             e.ignore,
 		Masker:             masker,
 		Progress:           progress,
+		Intents:            sync.Intents(e.desired, e.ignore),
 	})
 	if tty {
 		fmt.Fprint(s.out, "\r\x1b[K")
@@ -109,7 +110,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	}
 	fmt.Fprintf(s.out, "waiting up to %s for %d objects to become healthy\n", f.timeout, len(e.desired))
 	var last string
-	report, err := health.Wait(ctx, e.client, sync.Label(e.desired, e.app), health.WaitOptions{Timeout: f.timeout}, func(r health.Report) {
+	report, err := health.Wait(ctx, e.client, e.desired, health.WaitOptions{Timeout: f.timeout}, func(r health.Report) {
 		line := waitLine(r)
 		if tty {
 			fmt.Fprintf(s.out, "\r\x1b[K%s", line)

@@ -512,8 +512,8 @@ func BenchmarkServe(b *testing.B) {
 				counts := proxy.take()
 				delete(counts, "watch") // the watches that run all along
 				stopTrace()
-				if os.Getenv(benchProfileEnv) != "" {
-					b.Logf("plumb serve's last lines:\n%s", lastLines(d.proc.Log(), 3))
+				if result != "unchanged" { // unchanged passes log at debug level
+					b.Logf("the pass: %s", lastMatch(d.proc.Log(), "result="+result))
 				}
 				report(b, took, d.memMiB("VmRSS"), counts)
 			}
@@ -608,6 +608,17 @@ func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *plumbd {
 		args = append(args, "--profiling")
 	}
 	return startServe(b, args...)
+}
+
+// lastMatch returns the last line of log that contains s.
+func lastMatch(log, s string) string {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], s) {
+			return lines[i]
+		}
+	}
+	return ""
 }
 
 // benchProfileEnv names a directory: when set, BenchmarkServe saves an

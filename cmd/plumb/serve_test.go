@@ -302,7 +302,8 @@ func (d *plumbd) post(path string, header http.Header, body []byte) int {
 // histogram returns the sum and count of a histogram's samples whose labels
 // include every k="v" given.
 func (d *plumbd) histogram(name string, labels ...string) (sum, count float64) {
-	return d.metric(name+"_sum", labels...), d.metric(name+"_count", labels...)
+	body := d.scrape() // one scrape: a pass may end between two
+	return sumSamples(body, name+"_sum", labels), sumSamples(body, name+"_count", labels)
 }
 
 // memMiB reads a memory figure of the process (VmRSS, VmHWM) in MiB.
@@ -313,10 +314,22 @@ func (d *plumbd) memMiB(field string) float64 {
 // metric sums the samples of name whose labels include every k="v" given.
 func (d *plumbd) metric(name string, labels ...string) float64 {
 	d.t.Helper()
+	return sumSamples(d.scrape(), name, labels)
+}
+
+// scrape returns /metrics.
+func (d *plumbd) scrape() string {
+	d.t.Helper()
 	code, body := d.get("/metrics")
 	if code != http.StatusOK {
 		d.t.Fatalf("/metrics: %d %s", code, body)
 	}
+	return body
+}
+
+// sumSamples sums the samples of name in a scrape whose labels include
+// every k="v" given.
+func sumSamples(body, name string, labels []string) float64 {
 	sum := 0.0
 	for _, line := range strings.Split(body, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {

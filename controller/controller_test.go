@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -226,13 +228,18 @@ func TestLiveCacheRetain(t *testing.T) {
 	configMaps := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
 	sorted := cmpopts.SortSlices(func(a, b schema.GroupVersionResource) bool { return a.String() < b.String() })
+	watching := func() []schema.GroupVersionResource {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return slices.Collect(maps.Keys(l.informers))
+	}
 
 	watched := l.watch(ctx, []*unstructured.Unstructured{obj("ConfigMap"), obj("Service"), obj("Unserved")})
 	if diff := cmp.Diff(map[schema.GroupVersionResource]bool{configMaps: true, services: true}, watched); diff != "" {
 		t.Errorf("watch (-want +got):\n%s", diff)
 	}
 	l.retain(map[schema.GroupVersionResource]bool{configMaps: true})
-	if diff := cmp.Diff([]schema.GroupVersionResource{configMaps}, l.watching(), sorted); diff != "" {
+	if diff := cmp.Diff([]schema.GroupVersionResource{configMaps}, watching(), sorted); diff != "" {
 		t.Errorf("after retain (-want +got):\n%s", diff)
 	}
 	if _, known := l.Lookup(obj("Service")); known {
@@ -242,7 +249,7 @@ func TestLiveCacheRetain(t *testing.T) {
 		t.Error("a ConfigMap is not answered from its watch")
 	}
 	l.watch(ctx, []*unstructured.Unstructured{obj("Service")})
-	if diff := cmp.Diff([]schema.GroupVersionResource{configMaps, services}, l.watching(), sorted); diff != "" {
+	if diff := cmp.Diff([]schema.GroupVersionResource{configMaps, services}, watching(), sorted); diff != "" {
 		t.Errorf("watched again (-want +got):\n%s", diff)
 	}
 }

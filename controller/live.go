@@ -89,17 +89,6 @@ func (l *liveCache) retain(keep map[schema.GroupVersionResource]bool) {
 	}
 }
 
-// watching returns the resources watched now.
-func (l *liveCache) watching() []schema.GroupVersionResource {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]schema.GroupVersionResource, 0, len(l.informers))
-	for gvr := range l.informers {
-		out = append(out, gvr)
-	}
-	return out
-}
-
 func (l *liveCache) resource(o *unstructured.Unstructured) (schema.GroupVersionResource, bool) {
 	gvk := o.GroupVersionKind()
 	l.mu.Lock()

@@ -268,7 +268,10 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 	// The fingerprint check: objects whose intent is unchanged and whose
 	// live plumb fields are as plumb left them cannot differ. With the watch
 	// cache it costs no request; only the rest go the exact way.
-	refs := w.desired.refs()
+	refs := whole // a pass that rendered has the objects themselves
+	if refs == nil {
+		refs = w.desired.refs()
+	}
 	w.watched = c.live.watch(ctx, refs)
 	if w.inv == nil {
 		inv, err := sync.ReadInventory(ctx, c.opts.Client, app.Namespace, app.Name)
@@ -347,14 +350,12 @@ func (k *kept) refs() []*unstructured.Unstructured {
 	return out
 }
 
-// objects returns the render's objects: fresh copies the caller may change.
+// objects returns the render's objects. Sync and diff copy what they
+// change, so the kept whole objects are handed out as they are, as every
+// pass's render was before renders were kept encoded.
 func (k *kept) objects() ([]*unstructured.Unstructured, error) {
 	if k.whole != nil {
-		out := make([]*unstructured.Unstructured, len(k.whole))
-		for i, o := range k.whole {
-			out[i] = o.DeepCopy()
-		}
-		return out, nil
+		return k.whole, nil
 	}
 	out := make([]*unstructured.Unstructured, len(k.encoded))
 	for i, b := range k.encoded {

@@ -154,20 +154,23 @@ func (c *Client) DryRunApply(ctx context.Context, obj *unstructured.Unstructured
 	})
 }
 
-// applyPayload is obj without the fields an apply must not send.
+// applyPayload is obj without the fields an apply must not send (copied
+// only when it has them).
 func applyPayload(obj *unstructured.Unstructured) *unstructured.Unstructured {
-	payload := obj
-	if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "managedFields"); found {
-		payload = obj.DeepCopy()
-		unstructured.RemoveNestedField(payload.Object, "metadata", "managedFields")
+	if !hasServerFields(obj) {
+		return obj
 	}
-	if payload.GetResourceVersion() != "" {
-		if payload == obj {
-			payload = payload.DeepCopy()
-		}
-		unstructured.RemoveNestedField(payload.Object, "metadata", "resourceVersion")
-	}
+	payload := obj.DeepCopy()
+	unstructured.RemoveNestedField(payload.Object, "metadata", "managedFields")
+	unstructured.RemoveNestedField(payload.Object, "metadata", "resourceVersion")
 	return payload
+}
+
+// hasServerFields reports whether obj carries metadata that only the
+// server sets (managedFields, resourceVersion) and an apply must not send.
+func hasServerFields(obj *unstructured.Unstructured) bool {
+	_, managed, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "managedFields")
+	return managed || obj.GetResourceVersion() != ""
 }
 
 // Patch sends a JSON patch (used to migrate client-side apply ownership).

@@ -30,9 +30,12 @@ type fingerprint struct {
 	intent, owned, uid string
 }
 
+// empty reports whether f lacks a part (it can vouch for nothing).
+func (f fingerprint) empty() bool { return f.intent == "" || f.owned == "" || f.uid == "" }
+
 // String is the form kept in the inventory: "<intent>.<owned>.<uid>".
 func (f fingerprint) String() string {
-	if f.intent == "" || f.owned == "" || f.uid == "" {
+	if f.empty() {
 		return ""
 	}
 	return f.intent + "." + f.owned + "." + f.uid
@@ -61,19 +64,19 @@ func intentHash(payload *unstructured.Unstructured) string {
 func ownedHash(managed []metav1.ManagedFieldsEntry) string {
 	for _, m := range managed {
 		if m.Manager == FieldManager && m.Operation == metav1.ManagedFieldsOperationApply && m.Subresource == "" && m.FieldsV1 != nil {
-			h := sha256.New()
-			h.Write([]byte(m.APIVersion))
-			h.Write([]byte{0})
-			h.Write(m.FieldsV1.Raw)
-			return hex.EncodeToString(h.Sum(nil)[:12])
+			return shortHash([]byte(m.APIVersion), []byte{0}, m.FieldsV1.Raw)
 		}
 	}
 	return ""
 }
 
-func shortHash(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:12])
+// shortHash is the first 12 bytes of the SHA-256 of parts, in hex.
+func shortHash(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // fingerprintOf is the fingerprint of live (an apply's response, or the
@@ -88,7 +91,7 @@ func fingerprintOf(intent string, live metav1.Object) fingerprint {
 // matches reports whether live still is what plumb applied with intent.
 // It runs for every object on every pass: the cheap comparisons go first.
 func (f fingerprint) matches(intent string, live metav1.Object) bool {
-	if f.intent == "" || f.owned == "" || f.uid == "" || live == nil {
+	if f.empty() || live == nil {
 		return false
 	}
 	return f.intent == intent && f.uid == string(live.GetUID()) && f.owned == ownedHash(live.GetManagedFields())

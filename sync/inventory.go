@@ -67,35 +67,27 @@ const (
 // sameObjects reports whether two inventories record the same objects, in
 // any order, whatever their fingerprints.
 func (inv Inventory) sameObjects(other Inventory) bool {
-	if inv.App != other.App || len(inv.Objects) != len(other.Objects) {
-		return false
-	}
-	seen := make(map[Entry]bool, len(other.Objects))
-	for _, e := range other.Objects {
-		e.Fingerprint = ""
-		seen[e] = true
-	}
-	for _, e := range inv.Objects {
-		e.Fingerprint = ""
-		if !seen[e] {
-			return false
-		}
-	}
-	return true
+	return inv.sameEntries(other, func(e Entry) Entry { e.Fingerprint = ""; return e })
 }
 
 // equal reports whether two inventories record the same objects with the
 // same fingerprints, in any order.
 func (inv Inventory) equal(other Inventory) bool {
+	return inv.sameEntries(other, func(e Entry) Entry { return e })
+}
+
+// sameEntries reports whether both inventories hold the same entries, in
+// any order, as key sees them.
+func (inv Inventory) sameEntries(other Inventory, key func(Entry) Entry) bool {
 	if inv.App != other.App || len(inv.Objects) != len(other.Objects) {
 		return false
 	}
 	seen := make(map[Entry]bool, len(other.Objects))
 	for _, e := range other.Objects {
-		seen[e] = true
+		seen[key(e)] = true
 	}
 	for _, e := range inv.Objects {
-		if !seen[e] {
+		if !seen[key(e)] {
 			return false
 		}
 	}
@@ -112,7 +104,7 @@ func (inv Inventory) Leftovers(desired []*unstructured.Unstructured) bool {
 func (inv Inventory) fingerprints() map[render.Ref]fingerprint {
 	out := map[render.Ref]fingerprint{}
 	for _, e := range inv.Objects {
-		if fp := parseFingerprint(e.Fingerprint); fp.String() != "" {
+		if fp := parseFingerprint(e.Fingerprint); !fp.empty() {
 			out[e.ref()] = fp
 		}
 	}

@@ -139,6 +139,14 @@ func payloadFor(o, live *unstructured.Unstructured, ignore []diff.IgnoreDifferen
 	return payload
 }
 
+// payloadIsObject reports whether payloadFor(o, live, ignore) would equal
+// o: no ignore rules, not a Secret, no server-set metadata. Callers that
+// only hash the payload then need no copy.
+func payloadIsObject(o *unstructured.Unstructured, ignore []diff.IgnoreDifference) bool {
+	gvk := o.GroupVersionKind()
+	return len(ignore) == 0 && !(gvk.Group == "" && gvk.Kind == "Secret") && !hasServerFields(o)
+}
+
 // Fresh returns the objects of desired (labelled, as Sync applies them)
 // whose fingerprint in inv still matches the live state: a sync would
 // change nothing there, and a diff need not ask. It makes no request;
@@ -200,11 +208,7 @@ func intentsOf(desired []*unstructured.Unstructured, ignore []diff.IgnoreDiffere
 	}
 	for i, d := range desired {
 		ref := render.RefOf(d)
-		// payloadFor's copy changes nothing without ignore rules, for
-		// anything but a Secret, and without server-set metadata.
-		gvk := d.GroupVersionKind()
-		_, managed, _ := unstructured.NestedFieldNoCopy(d.Object, "metadata", "managedFields")
-		same := len(ignore) == 0 && (gvk.Group != "" || gvk.Kind != "Secret") && !managed && d.GetResourceVersion() == ""
+		same := payloadIsObject(d, ignore)
 		if same || encode {
 			js, err := json.Marshal(d.Object)
 			if err != nil {

@@ -19,8 +19,11 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -69,7 +72,7 @@ type SecretReader interface {
 // Options configure a Controller.
 type Options struct {
 	// Client is the engine's cluster client.
-	Client *sync.Client
+	Client *cluster.Client
 	// Git is the repository cache shared by every App.
 	Git *git.Cache
 	// WorkDir holds the short-lived exports a render reads (default: the
@@ -138,20 +141,13 @@ type appState struct {
 	// syncedKey is the renderKey the live objects were last found or made
 	// equal to; "" until then.
 	syncedKey string
-	// inv is the App's inventory as last read or recorded (its
-	// fingerprints); nil until read, and after a sync that failed.
-	inv *sync.Inventory
-	// unwritten is a recorded inventory that renews only fingerprints,
-	// written at checkpointAt (see checkpoint).
-	unwritten    *sync.Inventory
-	checkpointAt time.Time
-	// intents are the intent hashes of desired (sync.Intents), nil when
-	// they depend on the live objects.
-	intents map[render.Ref]string
+	// applier holds the App's inventory, the intents of its render and a
+	// held inventory write between passes; nil until the first pass.
+	applier *sync.Applier
 	// watched are the resources of the last render (the watches it needs).
 	watched map[schema.GroupVersionResource]bool
 	// health holds each object's last rating (healthOf).
-	health   map[render.Ref]healthEntry
+	health   map[resource.Ref]healthEntry
 	failures int
 	// lastEvent is the reason and message of the last Event, so that a
 	// repeated outcome does not repeat the Event.
@@ -197,7 +193,7 @@ func New(opts Options) (*Controller, error) {
 // App resource's, after a restart) so that conditions keep their transition
 // times and an unchanged outcome writes nothing.
 func (c *Controller) Upsert(app v1alpha1.App) {
-	c.upsert(app, app.Validate())
+	c.upsert(app, apps.Validate(&app))
 }
 
 // UpsertInvalid adds an App whose resource could not even be read as an

@@ -21,7 +21,7 @@ import (
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/health"
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -73,7 +73,7 @@ func TestStatusFor(t *testing.T) {
 	synced := func(w *appState) { w.renderKey, w.syncedKey = "k2", "k2" }
 	healthy := &health.Report{Status: health.Healthy}
 	progressing := &health.Report{Status: health.Progressing, Objects: []health.Result{
-		{Ref: render.Ref{Group: "apps", Kind: "Deployment", Namespace: "shop", Name: "web"}, Status: health.Progressing, Reason: "1 of 3 updated"},
+		{Ref: resource.Ref{Group: "apps", Kind: "Deployment", Namespace: "shop", Name: "web"}, Status: health.Progressing, Reason: "1 of 3 updated"},
 	}}
 	tests := []struct {
 		name  string

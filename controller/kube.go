@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
-	"github.com/plumbhq/plumb/sync"
+	"github.com/plumbhq/plumb/cluster"
 )
 
 // AppsResource is the App custom resource.
@@ -88,7 +88,7 @@ func (s APIStatusWriter) WriteStatus(ctx context.Context, app *v1alpha1.App) err
 		"status":     status,
 	}}
 	_, err = s.Dynamic.Resource(AppsResource).Namespace(app.Namespace).Apply(ctx, app.Name, u,
-		metav1.ApplyOptions{FieldManager: sync.FieldManager, Force: true}, "status")
+		metav1.ApplyOptions{FieldManager: cluster.FieldManager, Force: true}, "status")
 	if apierrors.IsNotFound(err) {
 		return nil // deleted meanwhile
 	}

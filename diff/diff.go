@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // Action is what a sync would do to one object.
@@ -40,8 +40,8 @@ type Cluster interface {
 // Result is the outcome for one object. Diff and error texts are already
 // masked: they are safe to print anywhere.
 type Result struct {
-	Ref    render.Ref `json:"ref"`
-	Action Action     `json:"action"`
+	Ref    resource.Ref `json:"ref"`
+	Action Action       `json:"action"`
 	// Diff is a unified diff of normalised YAML, live ("a/") to desired
 	// ("b/"); empty when unchanged.
 	Diff  string `json:"diff,omitempty"`
@@ -126,7 +126,7 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if opts.Unchanged != nil && opts.Unchanged(d) {
-				results[i] = Result{Ref: render.RefOf(d), Action: Unchanged}
+				results[i] = Result{Ref: resource.RefOf(d), Action: Unchanged}
 				return
 			}
 			results[i] = one(ctx, c, d, prereq, opts, m)
@@ -135,7 +135,7 @@ func Compute(ctx context.Context, c Cluster, desired []*unstructured.Unstructure
 	wg.Wait()
 	for i, p := range prune {
 		results[len(desired)+i] = Result{
-			Ref:    render.RefOf(p),
+			Ref:    resource.RefOf(p),
 			Action: Prune,
 			Diff:   unified(m, nil, p, opts),
 		}
@@ -155,7 +155,7 @@ type Prerequisites struct {
 func PrerequisitesOf(desired []*unstructured.Unstructured) Prerequisites {
 	p := Prerequisites{kinds: map[schema.GroupKind]bool{}, namespaces: map[string]bool{}}
 	for _, d := range desired {
-		if gk, _, ok := render.CRDKind(d); ok {
+		if gk, _, ok := resource.CRDKind(d); ok {
 			p.kinds[gk] = true
 		} else if gk := d.GroupVersionKind().GroupKind(); gk.Group == "" && gk.Kind == "Namespace" {
 			p.namespaces[d.GetName()] = true
@@ -178,7 +178,7 @@ func (p Prerequisites) Coming(d *unstructured.Unstructured, err error) bool {
 }
 
 func one(ctx context.Context, c Cluster, d *unstructured.Unstructured, p Prerequisites, opts Options, m *Masker) Result {
-	ref := render.RefOf(d)
+	ref := resource.RefOf(d)
 	res := Result{Ref: ref}
 	fail := func(what string, err error) Result {
 		res.Action = Error
@@ -240,9 +240,9 @@ func unified(m *Masker, desired, live *unstructured.Unstructured, opts Options) 
 	}
 	ref := ""
 	if desired != nil {
-		ref = render.RefOf(desired).String()
+		ref = resource.RefOf(desired).String()
 	} else {
-		ref = render.RefOf(live).String()
+		ref = resource.RefOf(live).String()
 	}
 	from, to := opts.From, opts.To
 	if from == "" {
@@ -291,13 +291,13 @@ func Objects(base, head []*unstructured.Unstructured, opts Options) Report {
 	for _, u := range append(append([]*unstructured.Unstructured{}, base...), head...) {
 		m.Learn(u)
 	}
-	byRef := map[render.Ref]*unstructured.Unstructured{}
+	byRef := map[resource.Ref]*unstructured.Unstructured{}
 	for _, b := range base {
-		byRef[render.RefOf(b)] = b
+		byRef[resource.RefOf(b)] = b
 	}
 	var results []Result
 	for _, h := range head {
-		ref := render.RefOf(h)
+		ref := resource.RefOf(h)
 		b, ok := byRef[ref]
 		delete(byRef, ref)
 		res := Result{Ref: ref, Diff: unified(m, h, b, opts)}

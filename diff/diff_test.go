@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 func obj(t *testing.T, s string) *unstructured.Unstructured {
@@ -127,12 +128,12 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 	var r Report
 	for i := range 40 {
 		r.Results = append(r.Results, Result{
-			Ref:    render.Ref{Kind: "ConfigMap", Namespace: "ns", Name: fmt.Sprintf("cm-%02d", i)},
+			Ref:    resource.Ref{Kind: "ConfigMap", Namespace: "ns", Name: fmt.Sprintf("cm-%02d", i)},
 			Action: Update,
 			Diff:   strings.Repeat(fmt.Sprintf("+  key-%d: value\n", i), 200*(i%5+1)),
 		})
 	}
-	r.Results = append(r.Results, Result{Ref: render.Ref{Kind: "ConfigMap", Name: "ok"}, Action: Unchanged})
+	r.Results = append(r.Results, Result{Ref: resource.Ref{Kind: "ConfigMap", Name: "ok"}, Action: Unchanged})
 	full := Markdown("t", r, 1<<30)
 	if len(full) < MaxMarkdown {
 		t.Fatalf("test input too small: %d", len(full))
@@ -156,7 +157,7 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 	// every fence that opens closes, and the note says what was left out.
 	var many Report
 	for i := range 3000 {
-		many.Results = append(many.Results, Result{Ref: render.Ref{Kind: "ConfigMap", Name: fmt.Sprintf("cm-%04d", i)}, Action: Update, Diff: strings.Repeat("+  k: v\n", 30)})
+		many.Results = append(many.Results, Result{Ref: resource.Ref{Kind: "ConfigMap", Name: fmt.Sprintf("cm-%04d", i)}, Action: Update, Diff: strings.Repeat("+  k: v\n", 30)})
 	}
 	got = Markdown("t", many, MaxMarkdown)
 	if len(got) > MaxMarkdown || strings.Count(got, "```")%2 != 0 || strings.Count(got, "<details>") != strings.Count(got, "</details>") {
@@ -166,7 +167,7 @@ func TestMarkdownStaysUnderLimit(t *testing.T) {
 		t.Error("no note about objects left out")
 	}
 	// A diff containing a fence cannot close the block early.
-	fenced := Markdown("t", Report{Results: []Result{{Ref: render.Ref{Kind: "ConfigMap", Name: "x"}, Action: Update, Diff: "+   ```\n"}}}, MaxMarkdown)
+	fenced := Markdown("t", Report{Results: []Result{{Ref: resource.Ref{Kind: "ConfigMap", Name: "x"}, Action: Update, Diff: "+   ```\n"}}}, MaxMarkdown)
 	if !strings.Contains(fenced, "````diff") {
 		t.Errorf("fence not lengthened:\n%s", fenced)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // IgnoreDifference tells plumb to leave some fields of some objects alone:
@@ -27,7 +27,7 @@ type IgnoreDifference struct {
 	ManagedFieldsManagers []string `json:"managedFieldsManagers,omitempty"`
 }
 
-func (ig IgnoreDifference) matches(r render.Ref) bool {
+func (ig IgnoreDifference) matches(r resource.Ref) bool {
 	return (ig.Group == "" || ig.Group == r.Group) &&
 		(ig.Kind == "" || ig.Kind == r.Kind) &&
 		(ig.Name == "" || ig.Name == r.Name) &&
@@ -72,7 +72,7 @@ func StripIgnored(u, live *unstructured.Unstructured, rules []IgnoreDifference) 
 		maps.Copy(labels, reserved)
 		u.SetLabels(labels)
 	}()
-	ref := render.RefOf(u)
+	ref := resource.RefOf(u)
 	for _, ig := range rules {
 		if !ig.matches(ref) {
 			continue

@@ -6,7 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // Status is the health of one object or of an App.
@@ -29,9 +29,9 @@ func Worse(a, b Status) bool { return severity[a] > severity[b] }
 
 // Result is the health of one object with a one-line reason.
 type Result struct {
-	Ref    render.Ref `json:"ref"`
-	Status Status     `json:"status"`
-	Reason string     `json:"reason,omitempty"`
+	Ref    resource.Ref `json:"ref"`
+	Status Status       `json:"status"`
+	Reason string       `json:"reason,omitempty"`
 }
 
 // Of computes the health of one live object. It is a pure function: kstatus
@@ -42,7 +42,7 @@ func Of(u *unstructured.Unstructured) Result {
 	if u == nil {
 		return Result{Status: Missing, Reason: "not found in the cluster"}
 	}
-	res := Result{Ref: render.RefOf(u)}
+	res := Result{Ref: resource.RefOf(u)}
 	if u.GetDeletionTimestamp() != nil {
 		res.Status, res.Reason = Progressing, "being deleted"
 		return res

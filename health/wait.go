@@ -9,7 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // Getter reads the live counterpart of a desired object; it returns nil and
@@ -53,10 +53,10 @@ func Wait(ctx context.Context, g Getter, objs []*unstructured.Unstructured, opts
 		for _, d := range objs {
 			live, err := g.Get(ctx, d)
 			if err != nil && ctx.Err() == nil {
-				return Aggregate(results), fmt.Errorf("%s: health: %w", render.RefOf(d), err)
+				return Aggregate(results), fmt.Errorf("%s: health: %w", resource.RefOf(d), err)
 			}
 			r := Of(live)
-			r.Ref = render.RefOf(d)
+			r.Ref = resource.RefOf(d)
 			results = append(results, r)
 		}
 		rep := Aggregate(results)

@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/plumbhq/plumb/resource"
 )
 
 // EncodeYAML writes objects as a YAML stream, each document headed by a
@@ -13,7 +15,7 @@ func EncodeYAML(w io.Writer, objs []Object) error {
 	for _, o := range objs {
 		b, err := yaml.Marshal(o.Object.Object)
 		if err != nil {
-			return fmt.Errorf("%s: %w", RefOf(o.Object), err)
+			return fmt.Errorf("%s: %w", resource.RefOf(o.Object), err)
 		}
 		if _, err := fmt.Fprintf(w, "---\n# Source: %s\n%s", o.Origin, b); err != nil {
 			return err

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/plumbhq/plumb/resource"
 )
 
 // Parity: plumb renders exactly the objects the reference tools render for
@@ -154,12 +156,12 @@ func compareObjects(t *testing.T, ref []*unstructured.Unstructured, got []Object
 	}
 	want := map[string]map[string]any{}
 	for _, o := range refObjs {
-		want[RefOf(o.Object).String()] = o.Object.Object
+		want[resource.RefOf(o.Object).String()] = o.Object.Object
 	}
 	have := map[string]map[string]any{}
 	for _, o := range got {
 		_ = o.Object.DeepCopy() // panics on number types unstructured objects do not allow
-		have[RefOf(o.Object).String()] = o.Object.Object
+		have[resource.RefOf(o.Object).String()] = o.Object.Object
 	}
 	if len(want) == 0 {
 		t.Fatal("the reference rendered nothing")

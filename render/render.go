@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/plumbhq/plumb/resource"
 )
 
 // ErrEmptyRender means the source rendered no objects at all. Sync refuses
@@ -155,31 +157,6 @@ type Object struct {
 	Origin Origin
 }
 
-// Ref identifies an object the way the API server does: group, kind,
-// namespace and name (the version does not change identity).
-type Ref struct {
-	Group, Kind, Namespace, Name string
-}
-
-// RefOf returns the identity of an object.
-func RefOf(u *unstructured.Unstructured) Ref {
-	gvk := u.GroupVersionKind()
-	return Ref{Group: gvk.Group, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
-}
-
-// String is "Kind/namespace/name", or "Kind/name" when cluster-scoped; a
-// group other than the core group is added as "Kind.group".
-func (r Ref) String() string {
-	k := r.Kind
-	if r.Group != "" {
-		k += "." + r.Group
-	}
-	if r.Namespace == "" {
-		return k + "/" + r.Name
-	}
-	return k + "/" + r.Namespace + "/" + r.Name
-}
-
 // Result is a render's output in a deterministic order: plain files in path
 // order and documents in file order; Kustomize and Helm in the order those
 // tools emit.
@@ -311,7 +288,7 @@ func finish(res *Result, opts Options) error {
 		}
 	}
 	scope := newScope(opts.Mapper, all)
-	seen := map[Ref]Origin{}
+	seen := map[resource.Ref]Origin{}
 	for _, list := range [][]Object{res.Objects, res.Hooks} {
 		for _, o := range list {
 			namespaced := scope.namespaced(o.Object)
@@ -322,7 +299,7 @@ func finish(res *Result, opts Options) error {
 				// The API server ignores it; dropping it keeps identities exact.
 				o.Object.SetNamespace("")
 			}
-			ref := RefOf(o.Object)
+			ref := resource.RefOf(o.Object)
 			if ref.Name == "" {
 				continue // a generateName hook: a new object every time
 			}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/plumbhq/plumb/internal/gittest"
+	"github.com/plumbhq/plumb/resource"
 )
 
 const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  k: v\n"
@@ -287,7 +288,7 @@ func TestPlainSelectionAndNamespaces(t *testing.T) {
 			}
 			var got []string
 			for _, o := range res.Objects {
-				got = append(got, RefOf(o.Object).String()+"@"+o.Origin.String())
+				got = append(got, resource.RefOf(o.Object).String()+"@"+o.Origin.String())
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("objects (-want +got):\n%s", diff)
@@ -326,7 +327,7 @@ func TestHelmOptionsAndHooks(t *testing.T) {
 	}
 	var objs []string
 	for _, o := range res.Objects {
-		objs = append(objs, RefOf(o.Object).String()+"@"+o.Origin.String())
+		objs = append(objs, resource.RefOf(o.Object).String()+"@"+o.Origin.String())
 	}
 	wantObjs := []string{
 		"CustomResourceDefinition.apiextensions.k8s.io/widgets.example.com@web/crds/widget.yaml",
@@ -396,7 +397,7 @@ func TestScopeFromMapper(t *testing.T) {
 	}
 	var got []string
 	for _, o := range res.Objects {
-		got = append(got, RefOf(o.Object).String())
+		got = append(got, resource.RefOf(o.Object).String())
 	}
 	if diff := cmp.Diff([]string{"Tenant.example.com/t", "Widget.example.com/dest/w"}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -4,6 +4,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/plumbhq/plumb/resource"
 )
 
 // clusterScoped lists the built-in kinds that live outside namespaces, used
@@ -56,23 +58,11 @@ type scope struct {
 func newScope(m Mapper, objs []Object) scope {
 	s := scope{mapper: m, crds: map[schema.GroupKind]bool{}, known: map[schema.GroupVersionKind]bool{}}
 	for _, o := range objs {
-		if gk, namespaced, ok := CRDKind(o.Object); ok {
+		if gk, namespaced, ok := resource.CRDKind(o.Object); ok {
 			s.crds[gk] = namespaced
 		}
 	}
 	return s
-}
-
-// CRDKind returns the kind a CustomResourceDefinition defines and whether
-// it is namespaced; ok is false for any other object.
-func CRDKind(u *unstructured.Unstructured) (gk schema.GroupKind, namespaced, ok bool) {
-	if u.GetKind() != "CustomResourceDefinition" || u.GroupVersionKind().Group != "apiextensions.k8s.io" {
-		return gk, false, false
-	}
-	gk.Group, _, _ = unstructured.NestedString(u.Object, "spec", "group")
-	gk.Kind, _, _ = unstructured.NestedString(u.Object, "spec", "names", "kind")
-	sc, _, _ := unstructured.NestedString(u.Object, "spec", "scope")
-	return gk, sc != "Cluster", true
 }
 
 func (s scope) namespaced(u *unstructured.Unstructured) bool {

@@ -8,6 +8,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/plumbhq/plumb/cluster"
 )
 
 // A fingerprint records what plumb applied to one object and what the API
@@ -63,7 +65,7 @@ func intentHash(payload *unstructured.Unstructured) string {
 // none: plumb owns nothing there).
 func ownedHash(managed []metav1.ManagedFieldsEntry) string {
 	for _, m := range managed {
-		if m.Manager == FieldManager && m.Operation == metav1.ManagedFieldsOperationApply && m.Subresource == "" && m.FieldsV1 != nil {
+		if m.Manager == cluster.FieldManager && m.Operation == metav1.ManagedFieldsOperationApply && m.Subresource == "" && m.FieldsV1 != nil {
 			return shortHash([]byte(m.APIVersion), []byte{0}, m.FieldsV1.Raw)
 		}
 	}

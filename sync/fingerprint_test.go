@@ -9,8 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 func TestFingerprintMatches(t *testing.T) {
@@ -26,7 +27,7 @@ func TestFingerprintMatches(t *testing.T) {
 		u.SetManagedFields(managed)
 		return u
 	}
-	ours := entry(FieldManager, metav1.ManagedFieldsOperationApply, `{"f:data":{"f:a":{}}}`)
+	ours := entry(cluster.FieldManager, metav1.ManagedFieldsOperationApply, `{"f:data":{"f:a":{}}}`)
 	applied := fingerprintOf("intent1", live("", ours))
 	tests := []struct {
 		name   string
@@ -37,7 +38,7 @@ func TestFingerprintMatches(t *testing.T) {
 		{"unchanged", "intent1", live("", ours), true},
 		{"another manager's fields do not matter", "intent1", live("", ours, entry("kubectl", metav1.ManagedFieldsOperationUpdate, `{"f:metadata":{}}`)), true},
 		{"the intent changed", "intent2", live("", ours), false},
-		{"plumb lost a field", "intent1", live("", entry(FieldManager, metav1.ManagedFieldsOperationApply, `{"f:data":{}}`)), false},
+		{"plumb lost a field", "intent1", live("", entry(cluster.FieldManager, metav1.ManagedFieldsOperationApply, `{"f:data":{}}`)), false},
 		{"plumb owns nothing any more", "intent1", live("", entry("kubectl", metav1.ManagedFieldsOperationUpdate, `{"f:data":{"f:a":{}}}`)), false},
 		{"deleted and recreated", "intent1", live("u2", ours), false},
 		{"gone", "intent1", nil, false},
@@ -105,19 +106,19 @@ func TestIntentsAndJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			intents, encoded, err := IntentsAndJSON(desired, tt.ignore)
+			intents, encoded, err := intentsOf(desired, tt.ignore, true)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := map[render.Ref]string{}
+			want := map[resource.Ref]string{}
 			for _, d := range desired {
-				want[render.RefOf(d)] = intentHash(payloadFor(d, nil, tt.ignore))
+				want[resource.RefOf(d)] = intentHash(payloadFor(d, nil, tt.ignore))
 			}
 			if diff := cmp.Diff(want, intents); diff != "" {
 				t.Errorf("intents (-payload hashes +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(want, Intents(desired, tt.ignore)); diff != "" {
-				t.Errorf("Intents (-payload hashes +got):\n%s", diff)
+			if unencoded, _, _ := intentsOf(desired, tt.ignore, false); !cmp.Equal(want, unencoded) {
+				t.Errorf("intents without encoding (-payload hashes +got):\n%s", cmp.Diff(want, unencoded))
 			}
 			for i, d := range desired {
 				back := &unstructured.Unstructured{}
@@ -125,13 +126,13 @@ func TestIntentsAndJSON(t *testing.T) {
 					t.Fatal(err)
 				}
 				if diff := cmp.Diff(d.Object, back.Object); diff != "" {
-					t.Errorf("%s: decoded (-want +got):\n%s", render.RefOf(d), diff)
+					t.Errorf("%s: decoded (-want +got):\n%s", resource.RefOf(d), diff)
 				}
 			}
 		})
 	}
 	byManager := []diff.IgnoreDifference{{Kind: "Deployment", ManagedFieldsManagers: []string{"hpa"}}}
-	if intents, encoded, err := IntentsAndJSON(desired, byManager); intents != nil || encoded != nil || err != nil {
+	if intents, encoded, err := intentsOf(desired, byManager, true); intents != nil || encoded != nil || err != nil {
 		t.Errorf("with a rule by field manager: %v, %v, %v; want nothing (the intents depend on live objects)", intents, encoded, err)
 	}
 }

@@ -13,7 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/cluster"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // Inventory is the record of what one App applied, kept in the cluster as a
@@ -36,8 +37,8 @@ type Entry struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
-func (e Entry) ref() render.Ref {
-	return render.Ref{Group: e.Group, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
+func (e Entry) ref() resource.Ref {
+	return resource.Ref{Group: e.Group, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
 }
 
 // object returns a skeleton object for lookups.
@@ -101,8 +102,8 @@ func (inv Inventory) Leftovers(desired []*unstructured.Unstructured) bool {
 }
 
 // fingerprints maps each entry that has one to its fingerprint.
-func (inv Inventory) fingerprints() map[render.Ref]fingerprint {
-	out := map[render.Ref]fingerprint{}
+func (inv Inventory) fingerprints() map[resource.Ref]fingerprint {
+	out := map[resource.Ref]fingerprint{}
 	for _, e := range inv.Objects {
 		if fp := parseFingerprint(e.Fingerprint); !fp.empty() {
 			out[e.ref()] = fp
@@ -124,7 +125,7 @@ func inventoryObject(namespace, app string) *unstructured.Unstructured {
 }
 
 // ReadInventory returns the App's inventory (empty when there is none).
-func ReadInventory(ctx context.Context, c *Client, namespace, app string) (Inventory, error) {
+func ReadInventory(ctx context.Context, c *cluster.Client, namespace, app string) (Inventory, error) {
 	inv := Inventory{App: app}
 	cm, err := c.Get(ctx, inventoryObject(namespace, app))
 	if err != nil {
@@ -149,7 +150,7 @@ func ReadInventory(ctx context.Context, c *Client, namespace, app string) (Inven
 
 // WriteInventory stores the inventory with one server-side apply, so the
 // ConfigMap is replaced as a whole and never half-written.
-func WriteInventory(ctx context.Context, c *Client, namespace string, inv Inventory) error {
+func WriteInventory(ctx context.Context, c *cluster.Client, namespace string, inv Inventory) error {
 	sort.Slice(inv.Objects, func(i, j int) bool { return inv.Objects[i].ref().String() < inv.Objects[j].ref().String() })
 	b, err := json.Marshal(inv)
 	if err != nil {
@@ -174,7 +175,7 @@ func WriteInventory(ctx context.Context, c *Client, namespace string, inv Invent
 
 // InventoryObjects returns skeletons (kind, namespace, name) of the objects
 // in the App's inventory, for lookups.
-func InventoryObjects(ctx context.Context, c *Client, namespace, app string) ([]*unstructured.Unstructured, error) {
+func InventoryObjects(ctx context.Context, c *cluster.Client, namespace, app string) ([]*unstructured.Unstructured, error) {
 	inv, err := ReadInventory(ctx, c, namespace, app)
 	if err != nil {
 		return nil, err

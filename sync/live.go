@@ -10,8 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // LiveState answers from memory what the cluster holds for an object: a
@@ -42,8 +43,8 @@ type listKey struct {
 // object. Kinds the cluster does not serve (yet), and lists the caller may
 // not make (RBAC that grants get but not list), are left unknown: Sync and
 // Fresh then ask for those objects one by one.
-func ListLive(ctx context.Context, c *Client, objs []*unstructured.Unstructured) LiveState {
-	st := &listedState{mapper: c.mapper, byKey: map[listKey]map[string]*metav1.PartialObjectMetadata{}}
+func ListLive(ctx context.Context, c *cluster.Client, objs []*unstructured.Unstructured) LiveState {
+	st := &listedState{mapper: c.Mapper(), byKey: map[listKey]map[string]*metav1.PartialObjectMetadata{}}
 	for _, o := range objs {
 		k, ok := st.key(o)
 		if !ok {
@@ -52,7 +53,7 @@ func ListLive(ctx context.Context, c *Client, objs []*unstructured.Unstructured)
 		if _, done := st.byKey[k]; done {
 			continue
 		}
-		list, err := c.meta.Resource(k.gvr).Namespace(k.namespace).List(ctx, metav1.ListOptions{})
+		list, err := c.Metadata().Resource(k.gvr).Namespace(k.namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			st.byKey[k] = nil // unknown
 			continue
@@ -144,22 +145,22 @@ func payloadFor(o, live *unstructured.Unstructured, ignore []diff.IgnoreDifferen
 // only hash the payload then need no copy.
 func payloadIsObject(o *unstructured.Unstructured, ignore []diff.IgnoreDifference) bool {
 	gvk := o.GroupVersionKind()
-	return len(ignore) == 0 && !(gvk.Group == "" && gvk.Kind == "Secret") && !hasServerFields(o)
+	return len(ignore) == 0 && !(gvk.Group == "" && gvk.Kind == "Secret") && !cluster.HasServerFields(o)
 }
 
-// Fresh returns the objects of desired (labelled, as Sync applies them)
+// fresh returns the objects of desired (labelled, as Sync applies them)
 // whose fingerprint in inv still matches the live state: a sync would
 // change nothing there, and a diff need not ask. It makes no request;
 // objects the state does not cover are not fresh. intents, if not nil, are
 // the objects' intent hashes from Intents, computed once per render.
-func Fresh(desired []*unstructured.Unstructured, inv Inventory, live LiveState, ignore []diff.IgnoreDifference, intents map[render.Ref]string) map[render.Ref]bool {
+func fresh(desired []*unstructured.Unstructured, inv Inventory, live LiveState, ignore []diff.IgnoreDifference, intents map[resource.Ref]string) map[resource.Ref]bool {
 	prev := inv.fingerprints()
-	out := map[render.Ref]bool{}
+	out := map[resource.Ref]bool{}
 	if live == nil || len(prev) == 0 {
 		return out
 	}
 	for _, d := range desired {
-		ref := render.RefOf(d)
+		ref := resource.RefOf(d)
 		fp, ok := prev[ref]
 		if !ok {
 			continue
@@ -179,35 +180,25 @@ func Fresh(desired []*unstructured.Unstructured, inv Inventory, live LiveState, 
 	return out
 }
 
-// Intents returns the intent hash of each desired object (labelled), for
-// Fresh to reuse while the render is the same. It returns nil when an
-// ignore rule names field managers: then what is sent depends on who owns
-// what in the live object, and each check must compute it.
-func Intents(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference) map[render.Ref]string {
-	intents, _, _ := intentsOf(desired, ignore, false)
-	return intents
-}
-
-// IntentsAndJSON is Intents plus each object's JSON (encoding/json, keys
-// sorted), for a caller that keeps the objects encoded: where the payload
-// is the object itself, one encoding serves both.
-func IntentsAndJSON(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference) (map[render.Ref]string, [][]byte, error) {
-	return intentsOf(desired, ignore, true)
-}
-
-func intentsOf(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference, encode bool) (map[render.Ref]string, [][]byte, error) {
+// intentsOf hashes each desired object's intent (labelled), for fresh and
+// Sync to reuse while the render is the same, and with encode returns each
+// object's JSON (encoding/json, keys sorted): where the payload is the
+// object itself, one encoding serves both. The hashes are nil when an ignore
+// rule names field managers: then what is sent depends on who owns what in
+// the live object, and each check must compute it.
+func intentsOf(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference, encode bool) (map[resource.Ref]string, [][]byte, error) {
 	for _, ig := range ignore {
 		if len(ig.ManagedFieldsManagers) > 0 {
 			return nil, nil, nil
 		}
 	}
-	intents := make(map[render.Ref]string, len(desired))
+	intents := make(map[resource.Ref]string, len(desired))
 	var encoded [][]byte
 	if encode {
 		encoded = make([][]byte, len(desired))
 	}
 	for i, d := range desired {
-		ref := render.RefOf(d)
+		ref := resource.RefOf(d)
 		same := payloadIsObject(d, ignore)
 		if same || encode {
 			js, err := json.Marshal(d.Object)

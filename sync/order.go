@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // WaveAnnotation orders objects beyond their kind: lower waves go first.
@@ -94,7 +94,7 @@ func plan(objs []*unstructured.Unstructured) ([]batch, error) {
 		if w, ok := o.GetAnnotations()[WaveAnnotation]; ok {
 			n, err := strconv.Atoi(w)
 			if err != nil {
-				return nil, fmt.Errorf("%s: annotation %s: %q is not an integer", render.RefOf(o), WaveAnnotation, w)
+				return nil, fmt.Errorf("%s: annotation %s: %q is not an integer", resource.RefOf(o), WaveAnnotation, w)
 			}
 			wave = n
 		}

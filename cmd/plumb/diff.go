@@ -5,10 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plumbhq/plumb/diff"
-	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -46,26 +44,18 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 	if err != nil {
 		return err
 	}
-	desired := e.desired
-	inv, err := sync.ReadInventory(ctx, e.client, f.app.inventoryNamespace, e.app)
+	report, err := e.applier.Diff(ctx, e.desired, sync.DiffOptions{
+		Prune:            true,
+		PruneDefinitions: f.app.pruneDefinitions,
+		Diff: diff.Options{
+			Ignore:    e.ignore,
+			Normalize: diff.NormalizeOptions{CompareStatus: f.status},
+			Masker:    diff.NewMasker(),
+		},
+	})
 	if err != nil {
 		return err
 	}
-	prune, err := sync.PruneCandidates(ctx, e.client, inv, desired, f.app.pruneDefinitions)
-	if err != nil {
-		return err
-	}
-	masker := diff.NewMasker()
-	opts := diff.Options{
-		Ignore:    e.ignore,
-		Normalize: diff.NormalizeOptions{CompareStatus: f.status},
-		Masker:    masker,
-	}
-	if !f.status { // fingerprints speak for plumb's fields, not for status
-		fresh := sync.Fresh(desired, inv, sync.ListLive(ctx, e.client, desired), e.ignore, sync.Intents(desired, e.ignore))
-		opts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[render.RefOf(d)] }
-	}
-	report := diff.Compute(ctx, e.client, desired, prune, opts)
 	switch f.output {
 	case "json":
 		err = diff.WriteJSON(s.out, report)

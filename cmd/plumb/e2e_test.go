@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/internal/gittest"
 	"github.com/plumbhq/plumb/internal/testenv"
 	"github.com/plumbhq/plumb/internal/testreport"
@@ -185,7 +186,7 @@ func TestSyncCorpusAppsHealthyThenUnchanged(t *testing.T) {
 			if !strings.Contains(out, "app "+app.name+": Healthy") {
 				t.Fatalf("not Healthy:\n%s", out)
 			}
-			c, err := sync.NewClient(env.Config)
+			c, err := cluster.NewClient(env.Config)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,8 +10,9 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
-	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -78,9 +78,10 @@ func (f *appFlags) ignoreRules() ([]diff.IgnoreDifference, error) {
 	return out, nil
 }
 
-// engine is what diff, sync and status have in common once flags are read.
+// engine is what diff and sync have in common once flags are read: the
+// render, and the App's applier holding its inventory.
 type engine struct {
-	client  *sync.Client
+	applier *sync.Applier
 	app     string
 	desired []*unstructured.Unstructured // labelled for app
 	ignore  []diff.IgnoreDifference
@@ -102,7 +103,11 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if err != nil {
 		return nil, err
 	}
-	c, err := sync.NewClient(cfg)
+	c, err := cluster.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a, err := sync.NewApplier(c, sync.ApplierOptions{App: app, InventoryNamespace: f.inventoryNamespace})
 	if err != nil {
 		return nil, err
 	}
@@ -112,16 +117,15 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	}
 	opts := f.render.options(ns)
 	opts.Mapper = c.Mapper()
-	res, err := render.Render(ctx, src, opts)
-	if err != nil && !(allowEmpty && errors.Is(err, render.ErrEmptyRender)) {
+	desired, err := apps.Render(ctx, src, opts, allowEmpty)
+	if err != nil {
 		return nil, err
 	}
-	e := &engine{client: c, app: app, ignore: ignore}
-	for _, o := range res.Objects {
-		sync.SetLabel(o.Object, app) // the render's own objects: labelled in place, as sync applies them
-		e.desired = append(e.desired, o.Object)
+	// Labelled in place, as sync applies them, with their intents hashed once.
+	if _, err := a.Prepare(desired, ignore); err != nil {
+		return nil, err
 	}
-	return e, nil
+	return &engine{applier: a, app: app, desired: desired, ignore: ignore}, nil
 }
 
 // isTerminal reports whether w is a terminal (for colour and live progress).

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/plumbhq/plumb/internal/gittest"
+	"github.com/plumbhq/plumb/preview"
 )
 
 // previewRepo is a bare repository (the same layout a CI checkout has, read
@@ -55,9 +56,9 @@ func (p *previewRepo) preview(t testing.TB, base, head string, args ...string) (
 	return code, out.String(), errOut.String()
 }
 
-func previewJSON(t *testing.T, out string) previewReport {
+func previewJSON(t *testing.T, out string) preview.Report {
 	t.Helper()
-	var rep previewReport
+	var rep preview.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("preview -o json: %v\n%s", err, out)
 	}
@@ -111,7 +112,7 @@ func TestPreviewRendersOnlyTheAffectedApp(t *testing.T) {
 	}
 }
 
-func appNames(rep previewReport) []string {
+func appNames(rep preview.Report) []string {
 	var names []string
 	for _, a := range rep.Apps {
 		names = append(names, a.Name)

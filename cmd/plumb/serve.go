@@ -32,9 +32,10 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/controller"
 	"github.com/plumbhq/plumb/git"
-	"github.com/plumbhq/plumb/sync"
 )
 
 // WebhookSecretEnv names the environment variable that may hold the webhook
@@ -95,8 +96,8 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.DurationVar(&f.renewDeadline, "renew-deadline", 10*time.Second, "how long the leader tries to renew before giving up")
 	fs.DurationVar(&f.retryPeriod, "retry-period", 2*time.Second, "how often candidates try to acquire or renew the lease")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	fs.Float32Var(&f.qps, "kube-api-qps", sync.DefaultQPS, "client-side limit of requests per second to the Kubernetes API")
-	fs.IntVar(&f.burst, "kube-api-burst", sync.DefaultBurst, "client-side burst of requests to the Kubernetes API")
+	fs.Float32Var(&f.qps, "kube-api-qps", cluster.DefaultQPS, "client-side limit of requests per second to the Kubernetes API")
+	fs.IntVar(&f.burst, "kube-api-burst", cluster.DefaultBurst, "client-side burst of requests to the Kubernetes API")
 	fs.BoolVar(&f.profiling, "profiling", false, "serve Go's profiles at /debug/pprof/ on the --listen address")
 	return cmd
 }
@@ -131,26 +132,26 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 	cfg.UserAgent = "plumb"
 	cfg.QPS, cfg.Burst = f.qps, f.burst
 
-	var apps []v1alpha1.App
+	var fileApps []v1alpha1.App
 	if f.config != "" {
 		data, err := os.ReadFile(f.config)
 		if err != nil {
 			return err
 		}
-		if apps, err = v1alpha1.ParseApps(f.config, data); err != nil {
+		if fileApps, err = apps.Parse(f.config, data); err != nil {
 			return err
 		}
-		if len(apps) == 0 {
+		if len(fileApps) == 0 {
 			return fmt.Errorf("%s: no App objects (apiVersion %s, kind %s)", f.config, v1alpha1.APIVersion, v1alpha1.Kind)
 		}
-		for i := range apps {
-			if apps[i].Namespace == "" {
-				apps[i].Namespace = ns
+		for i := range fileApps {
+			if fileApps[i].Namespace == "" {
+				fileApps[i].Namespace = ns
 			}
 		}
 	}
 
-	client, err := sync.NewClient(cfg)
+	client, err := cluster.NewClient(cfg)
 	if err != nil {
 		return err
 	}
@@ -195,7 +196,7 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 	if err != nil {
 		return err
 	}
-	for _, app := range apps {
+	for _, app := range fileApps {
 		ctrl.Upsert(app)
 	}
 	srv := &server{log: log, ctrl: ctrl, metrics: metrics}
@@ -218,7 +219,7 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 	}()
 	mode := "App resources"
 	if f.config != "" {
-		mode = fmt.Sprintf("%d Apps from %s", len(apps), f.config)
+		mode = fmt.Sprintf("%d Apps from %s", len(fileApps), f.config)
 	}
 	log.Info("serving", "addr", "http://"+ln.Addr().String(), "apps", mode, "webhooks", len(secret) > 0, "leaderElection", f.leaderElect)
 

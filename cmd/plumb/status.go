@@ -7,8 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/health"
-	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -40,7 +41,7 @@ func runStatus(ctx context.Context, s streams, g *globalFlags, f *statusFlags, p
 	if err != nil {
 		return err
 	}
-	c, err := sync.NewClient(cfg)
+	c, err := cluster.NewClient(cfg)
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func runStatus(ctx context.Context, s streams, g *globalFlags, f *statusFlags, p
 			return err
 		}
 		r := health.Of(live)
-		r.Ref = render.RefOf(o)
+		r.Ref = resource.RefOf(o)
 		results = append(results, r)
 	}
 	report := health.Aggregate(results)

@@ -80,21 +80,16 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	masker := diff.NewMasker()
 	// One metadata list per kind and namespace replaces a GET per object,
 	// and objects whose fingerprint matches cost nothing.
-	live := sync.ListLive(ctx, e.client, e.desired)
-	changes, syncErr := sync.Sync(ctx, e.client, e.desired, sync.Options{
-		Live:               live,
-		App:                e.app,
-		InventoryNamespace: f.app.inventoryNamespace,
-		Prune:              f.prune,
-		AllowEmpty:         f.allowEmpty,
-		PruneDefinitions:   f.app.pruneDefinitions,
-		Force:              f.force,
-		DryRun:             f.dryRun,
-		Propagation:        propagation,
-		Ignore:             e.ignore,
-		Masker:             masker,
-		Progress:           progress,
-		Intents:            sync.Intents(e.desired, e.ignore),
+	changes, syncErr := e.applier.Sync(ctx, e.desired, sync.Options{
+		Prune:            f.prune,
+		AllowEmpty:       f.allowEmpty,
+		PruneDefinitions: f.app.pruneDefinitions,
+		Force:            f.force,
+		DryRun:           f.dryRun,
+		Propagation:      propagation,
+		Ignore:           e.ignore,
+		Masker:           masker,
+		Progress:         progress,
 	})
 	if tty {
 		fmt.Fprint(s.out, "\r\x1b[K")
@@ -110,7 +105,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	}
 	fmt.Fprintf(s.out, "waiting up to %s for %d objects to become healthy\n", f.timeout, len(e.desired))
 	var last string
-	report, err := health.Wait(ctx, e.client, e.desired, health.WaitOptions{Timeout: f.timeout}, func(r health.Report) {
+	report, err := health.Wait(ctx, e.applier.Client(), e.desired, health.WaitOptions{Timeout: f.timeout}, func(r health.Report) {
 		line := waitLine(r)
 		if tty {
 			fmt.Fprintf(s.out, "\r\x1b[K%s", line)

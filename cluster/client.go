@@ -1,4 +1,4 @@
-package sync
+package cluster
 
 import (
 	"context"
@@ -22,9 +22,9 @@ import (
 // FieldManager is the name plumb applies as.
 const FieldManager = "plumb"
 
-// Client reaches one cluster: a dynamic client and a REST mapper backed by
-// cached discovery (reset after CRDs are created). It provides what diff
-// (Get, DryRunApply) and health (Get) consume.
+// Client reaches one cluster: a dynamic client, a metadata-only client and a
+// REST mapper backed by cached discovery (reset after CRDs are created). It
+// provides what diff (Get, DryRunApply), sync and health (Get) consume.
 type Client struct {
 	dyn    dynamic.Interface
 	meta   metadata.Interface
@@ -81,8 +81,9 @@ func (c *Client) Metadata() metadata.Interface { return c.meta }
 // ResetMapper forgets cached discovery, after new CRDs are established.
 func (c *Client) ResetMapper() { c.mapper.Reset() }
 
-// mapping returns the REST mapping of obj's kind.
-func (c *Client) mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, error) {
+// Mapping returns the REST mapping of obj's kind, refreshing discovery once
+// when the kind is unknown (a CRD may have appeared).
+func (c *Client) Mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, error) {
 	gvk := obj.GroupVersionKind()
 	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
@@ -98,7 +99,7 @@ func (c *Client) mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, err
 
 // resource returns the dynamic client for obj's kind and namespace.
 func (c *Client) resource(obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
-	m, err := c.mapping(obj)
+	m, err := c.Mapping(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +128,7 @@ func (c *Client) Get(ctx context.Context, obj *unstructured.Unstructured) (*unst
 // asking for metadata only spares both sides encoding and decoding the whole
 // object (make bench: a large share of a cold sync's client CPU).
 func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured) (metav1.Object, error) {
-	m, err := c.mapping(obj)
+	m, err := c.Mapping(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func (c *Client) DryRunApply(ctx context.Context, obj *unstructured.Unstructured
 // applyPayload is obj without the fields an apply must not send (copied
 // only when it has them).
 func applyPayload(obj *unstructured.Unstructured) *unstructured.Unstructured {
-	if !hasServerFields(obj) {
+	if !HasServerFields(obj) {
 		return obj
 	}
 	payload := obj.DeepCopy()
@@ -166,9 +167,9 @@ func applyPayload(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	return payload
 }
 
-// hasServerFields reports whether obj carries metadata that only the
+// HasServerFields reports whether obj carries metadata that only the
 // server sets (managedFields, resourceVersion) and an apply must not send.
-func hasServerFields(obj *unstructured.Unstructured) bool {
+func HasServerFields(obj *unstructured.Unstructured) bool {
 	_, managed, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "managedFields")
 	return managed || obj.GetResourceVersion() != ""
 }

@@ -1,4 +1,4 @@
-package v1alpha1
+package apps
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestParseApps(t *testing.T) {
+func TestParse(t *testing.T) {
 	stream := `apiVersion: v1
 kind: ConfigMap
 metadata: {name: not-an-app}
@@ -25,19 +25,19 @@ spec:
   ignoreDifferences:
   - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}
 `
-	apps, err := ParseApps("apps.yaml", []byte(stream))
+	apps, err := Parse("apps.yaml", []byte(stream))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(apps) != 1 || apps[0].Name != "shop" || apps[0].SourcePath() != "apps/shop" {
+	if len(apps) != 1 || apps[0].Name != "shop" || SourcePath(&apps[0]) != "apps/shop" {
 		t.Fatalf("apps = %+v", apps)
 	}
-	opts := apps[0].RenderOptions()
+	opts := RenderOptions(&apps[0])
 	want := map[string]any{"replicaCount": float64(3), "image": map[string]any{"tag": "1.2"}}
 	if diff := cmp.Diff(want, opts.Helm.Values); diff != "" || opts.Helm.ReleaseName != "shop" || opts.Namespace != "shop" {
 		t.Errorf("render options: release %q ns %q values (-want +got):\n%s", opts.Helm.ReleaseName, opts.Namespace, diff)
 	}
-	if rules := apps[0].IgnoreRules(); len(rules) != 1 || rules[0].JSONPointers[0] != "/spec/replicas" {
+	if rules := IgnoreRules(&apps[0]); len(rules) != 1 || rules[0].JSONPointers[0] != "/spec/replicas" {
 		t.Errorf("ignore rules = %+v", rules)
 	}
 
@@ -51,7 +51,7 @@ spec:
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseApps("apps.yaml", []byte(tt.doc))
+			_, err := Parse("apps.yaml", []byte(tt.doc))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "apps.yaml") {
 				t.Errorf("err = %v, want it to name apps.yaml and say %q", err, tt.want)
 			}

@@ -1,4 +1,4 @@
-package v1alpha1
+package apps
 
 import (
 	"bufio"
@@ -13,16 +13,17 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/render"
 )
 
-// ParseApps reads the App objects of a YAML stream, skipping any other
+// Parse reads the App objects of a YAML stream, skipping any other
 // kind; file names the stream in errors. Unknown fields are errors, so a
 // typo does not silently change what an App does.
-func ParseApps(file string, data []byte) ([]App, error) {
+func Parse(file string, data []byte) ([]v1alpha1.App, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var apps []App
+	var apps []v1alpha1.App
 	for i := 0; ; i++ {
 		doc, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -35,14 +36,14 @@ func ParseApps(file string, data []byte) ([]App, error) {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
 		}
-		if err := yaml.Unmarshal(doc, &head); err != nil || head.APIVersion != APIVersion || head.Kind != Kind {
+		if err := yaml.Unmarshal(doc, &head); err != nil || head.APIVersion != v1alpha1.APIVersion || head.Kind != v1alpha1.Kind {
 			continue
 		}
-		var app App
+		var app v1alpha1.App
 		if err := yaml.UnmarshalStrict(doc, &app); err != nil {
 			return nil, fmt.Errorf("%s: document %d: App: %w", file, i, err)
 		}
-		if err := app.Validate(); err != nil {
+		if err := Validate(&app); err != nil {
 			return nil, fmt.Errorf("%s: App/%s: %w", file, app.Name, err)
 		}
 		apps = append(apps, app)
@@ -50,26 +51,26 @@ func ParseApps(file string, data []byte) ([]App, error) {
 }
 
 // Validate checks what parsing cannot.
-func (a *App) Validate() error {
+func Validate(a *v1alpha1.App) error {
 	if a.Name == "" {
 		return errors.New("metadata.name is required")
 	}
 	if p := path.Clean(a.Spec.Source.Path); path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
 		return fmt.Errorf("spec.source.path %q: must be relative and inside the repository", a.Spec.Source.Path)
 	}
-	for _, ig := range a.IgnoreRules() {
+	for _, ig := range IgnoreRules(a) {
 		if err := ig.Validate(); err != nil {
 			return fmt.Errorf("spec.ignoreDifferences: %w", err)
 		}
 	}
-	if _, err := a.helmValues(); err != nil {
+	if _, err := helmValues(a); err != nil {
 		return err
 	}
 	return nil
 }
 
 // IgnoreRules converts the App's ignoreDifferences for diff and sync.
-func (a *App) IgnoreRules() []diff.IgnoreDifference {
+func IgnoreRules(a *v1alpha1.App) []diff.IgnoreDifference {
 	out := make([]diff.IgnoreDifference, len(a.Spec.IgnoreDifferences))
 	for i, ig := range a.Spec.IgnoreDifferences {
 		out[i] = diff.IgnoreDifference(ig)
@@ -77,7 +78,7 @@ func (a *App) IgnoreRules() []diff.IgnoreDifference {
 	return out
 }
 
-func (a *App) helmValues() (map[string]any, error) {
+func helmValues(a *v1alpha1.App) (map[string]any, error) {
 	v := a.Spec.Render.Helm.Values
 	if v == nil || len(v.Raw) == 0 {
 		return nil, nil
@@ -90,7 +91,7 @@ func (a *App) helmValues() (map[string]any, error) {
 }
 
 // SourcePath is the App's path inside the repository, cleaned, "." for the root.
-func (a *App) SourcePath() string {
+func SourcePath(a *v1alpha1.App) string {
 	p := strings.TrimPrefix(path.Clean("/"+a.Spec.Source.Path), "/")
 	if p == "" {
 		return "."
@@ -98,17 +99,22 @@ func (a *App) SourcePath() string {
 	return p
 }
 
-// RenderOptions converts the App's options for render.
-func (a *App) RenderOptions() render.Options {
+// RenderOptions converts the App's options for render. Objects that name no
+// namespace go to the destination, by default the App's own namespace.
+func RenderOptions(a *v1alpha1.App) render.Options {
 	r := a.Spec.Render
-	values, _ := a.helmValues() // checked by Validate
+	values, _ := helmValues(a) // checked by Validate
 	release := r.Helm.ReleaseName
 	if release == "" {
 		release = a.Name
 	}
+	namespace := a.Spec.Destination.Namespace
+	if namespace == "" {
+		namespace = a.Namespace
+	}
 	return render.Options{
 		Renderer:  render.Renderer(r.Renderer),
-		Namespace: a.Spec.Destination.Namespace,
+		Namespace: namespace,
 		Plain:     render.PlainOptions{Recursive: r.Plain.Recursive, Include: r.Plain.Include, Exclude: r.Plain.Exclude},
 		Helm: render.HelmOptions{
 			ReleaseName: release, ValueFiles: r.Helm.ValueFiles, Values: values,

@@ -1,0 +1,34 @@
+package apps
+
+import (
+	"context"
+	"errors"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/render"
+)
+
+// Source is where the App's files are in a checkout at root.
+func Source(root string, a *v1alpha1.App) render.Source {
+	return render.Source{Root: root, Path: SourcePath(a)}
+}
+
+// Render renders src into the objects a sync applies (hooks are not among
+// them). An empty render is render.ErrEmptyRender unless allowEmpty, so
+// that nothing downstream prunes on it by accident.
+func Render(ctx context.Context, src render.Source, opts render.Options, allowEmpty bool) ([]*unstructured.Unstructured, error) {
+	res, err := render.Render(ctx, src, opts)
+	if errors.Is(err, render.ErrEmptyRender) && allowEmpty {
+		return []*unstructured.Unstructured{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]*unstructured.Unstructured, len(res.Objects))
+	for i, o := range res.Objects {
+		objs[i] = o.Object
+	}
+	return objs, nil
+}

@@ -1,0 +1,166 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/health"
+	"github.com/plumbhq/plumb/sync"
+)
+
+// pass is one reconcile: poll → render (only when the App's inputs changed)
+// → fingerprint check → sync (when auto, and for drift only with selfHeal)
+// or diff → health.
+func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *phases) outcome {
+	if w.specErr != nil {
+		return c.fail(w, ReasonInvalidSpec, "invalid", w.specErr)
+	}
+	if w.applier == nil {
+		a, err := sync.NewApplier(c.opts.Client, sync.ApplierOptions{
+			App: w.app.Name, InventoryNamespace: w.app.Namespace, Live: c.live, CheckpointDelay: checkpointDelay,
+		})
+		if err != nil {
+			return c.fail(w, ReasonInvalidSpec, "invalid", err)
+		}
+		w.applier = a
+	}
+	if out, failed := c.source(ctx, w, now, tm); failed {
+		return out
+	}
+	whole, out, failed := c.renderIfChanged(ctx, w, tm)
+	if failed {
+		return out
+	}
+	newContent := w.renderKey != w.syncedKey
+	w.nextDrift = now.Add(c.opts.DriftInterval)
+
+	// The fingerprint check: objects whose intent is unchanged and whose
+	// live plumb fields are as plumb left them cannot differ. With the watch
+	// cache it costs no request; only the rest go the exact way.
+	refs := whole // a pass that rendered has the objects themselves
+	if refs == nil {
+		refs = w.desired.refs()
+	}
+	w.watched = c.live.watch(ctx, refs)
+	ignore := apps.IgnoreRules(&w.app)
+	fresh, err := w.applier.Check(ctx, refs, ignore)
+	if err != nil {
+		return c.fail(w, ReasonDiffFailed, "diff_error", err)
+	}
+	leftovers, err := w.applier.Leftovers(ctx, refs)
+	if err != nil {
+		return c.fail(w, ReasonDiffFailed, "diff_error", err)
+	}
+	tm.mark("check")
+	if len(fresh) == len(refs) && !(w.app.Spec.SyncPolicy.Prune && leftovers) && w.failures == 0 {
+		w.syncedKey = w.renderKey
+		out := outcome{result: "unchanged"}
+		if h := health.Status(w.app.Status.Health); h != health.Healthy && h != health.Suspended {
+			out.health = c.healthOf(ctx, w, refs)
+			tm.mark("health")
+		}
+		return out
+	}
+	if whole == nil {
+		if whole, err = w.desired.objects(); err != nil {
+			return c.fail(w, ReasonRenderFailed, "render_error", err)
+		}
+		tm.mark("decode")
+	}
+	if auto(&w.app) && (newContent || w.app.Spec.SyncPolicy.SelfHeal) {
+		return c.apply(ctx, w, whole, tm)
+	}
+	return c.compare(ctx, w, whole, tm)
+}
+
+// source polls the App's ref when a poll is due (or asked for) and opens
+// the revision; failed says the pass ends here with out.
+func (c *Controller) source(ctx context.Context, w *appState, now time.Time, tm *phases) (out outcome, failed bool) {
+	if !w.pollNow && now.Before(w.nextPoll) && w.rev.Commit != "" {
+		return outcome{}, false
+	}
+	w.nextPoll = now.Add(jitter(interval(&w.app)))
+	rev, err := c.poll(ctx, &w.app)
+	if err != nil {
+		w.nextPoll = now // poll again on the retry
+		return c.fail(w, ReasonGitFailed, "git_error", err), true
+	}
+	w.rev = rev
+	tm.mark("git")
+	return outcome{}, false
+}
+
+// apply syncs the render. Sync skips the objects whose fingerprints match
+// and applies the rest, which renews their fingerprints when nothing else
+// changed.
+func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstructured.Unstructured, tm *phases) outcome {
+	app := &w.app
+	masker := diff.NewMasker()
+	changes, err := w.applier.Sync(ctx, desired, sync.Options{
+		Prune:      app.Spec.SyncPolicy.Prune,
+		AllowEmpty: app.Spec.SyncPolicy.AllowEmpty,
+		Force:      app.Spec.SyncPolicy.Force,
+		Ignore:     apps.IgnoreRules(app),
+		Masker:     masker,
+	})
+	tm.mark("sync")
+	counts := map[string]int{}
+	for a, n := range changes.Counts() {
+		counts[string(a)] = n
+	}
+	c.opts.Metrics.synced(keyOf(app), counts)
+	if err != nil {
+		o := c.fail(w, ReasonSyncFailed, "sync_error", masker.ScrubError(err))
+		o.counts = counts
+		return o
+	}
+	w.syncedKey = w.renderKey
+	out := outcome{result: "unchanged"}
+	if changedObjects(counts) > 0 {
+		out.counts, out.result = counts, "synced"
+	}
+	w.failures = 0
+	out.health = c.healthOf(ctx, w, desired)
+	tm.mark("health")
+	return out
+}
+
+// compare diffs the render (the plan every front end shares) to report
+// what is out of sync, when the App's policy does not let plumb apply.
+func (c *Controller) compare(ctx context.Context, w *appState, desired []*unstructured.Unstructured, tm *phases) outcome {
+	app := &w.app
+	masker := diff.NewMasker()
+	rep, err := w.applier.Diff(ctx, desired, sync.DiffOptions{
+		Prune: app.Spec.SyncPolicy.Prune,
+		Diff:  diff.Options{Ignore: apps.IgnoreRules(app), Masker: masker},
+	})
+	tm.mark("diff")
+	if err == nil {
+		if errs := rep.Errors(); len(errs) > 0 {
+			err = errors.New(errs[0].Error)
+		}
+	}
+	if err != nil {
+		return c.fail(w, ReasonDiffFailed, "diff_error", masker.ScrubError(err))
+	}
+	out := outcome{result: "unchanged"}
+	for _, r := range rep.Results {
+		if r.Action != diff.Unchanged {
+			out.outOfSync++
+		}
+	}
+	if out.outOfSync == 0 {
+		w.syncedKey = w.renderKey
+	} else {
+		out.result = "out_of_sync"
+	}
+	w.failures = 0
+	out.health = c.healthOf(ctx, w, desired)
+	tm.mark("health")
+	return out
+}

@@ -1,0 +1,184 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/git"
+	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
+)
+
+// renderIfChanged renders the App's revision when its inputs changed (or
+// no render is kept) and hands the labelled render to the App's applier.
+// whole is the render's objects when this pass rendered; failed says the
+// pass ends here with out.
+func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phases) (whole []*unstructured.Unstructured, out outcome, failed bool) {
+	app := &w.app
+	local, err := c.opts.Git.Local(app.Spec.Source.RepoURL, w.rev)
+	if err != nil {
+		return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
+	}
+	// The inputs of the last render decide whether this revision can change
+	// the render: they are the only paths a render of this App reads, and a
+	// change that adds an input (a new Kustomize base) changes a file among
+	// them (the kustomization that names it).
+	key := ""
+	if w.inputs != nil {
+		if key, err = renderKey(local, w.rev.Commit, w.inputs, app); err != nil {
+			return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
+		}
+	}
+	if key != "" && key == w.renderKey && w.desired != nil {
+		return nil, outcome{}, false
+	}
+	desired, inputs, err := c.render(ctx, app, local, w.rev.Commit, tm)
+	c.opts.Metrics.rendered(keyOf(app), err)
+	if err != nil {
+		// The last good render stays unused: syncing it would roll the
+		// cluster back to an older revision. Nothing is applied or pruned.
+		w.desired, w.renderKey = nil, ""
+		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
+	}
+	if key, err = renderKey(local, w.rev.Commit, inputs, app); err != nil {
+		return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
+	}
+	tm.mark("render")
+	// Labelled once, as sync applies them, and their intents hashed once:
+	// the checks of later passes reuse both.
+	encoded, err := w.applier.Prepare(desired, apps.IgnoreRules(app))
+	if err != nil {
+		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
+	}
+	w.desired, w.inputs, w.renderKey = keep(desired, encoded), inputs, key
+	tm.mark("intents")
+	return desired, outcome{}, false
+}
+
+// render exports the commit and renders the App, returning its objects and
+// the repository paths the render read.
+func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.Local, commit string, tm *phases) ([]*unstructured.Unstructured, []string, error) {
+	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := local.Export(ctx, commit, dir, c.opts.MaxRepoBytes); err != nil {
+		return nil, nil, err
+	}
+	tm.mark("export")
+	src := apps.Source(dir, app)
+	opts := apps.RenderOptions(app)
+	opts.Mapper = c.opts.Client.Mapper()
+	opts.Cache = c.renders
+	inputs, err := render.Inputs(src, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty)
+	return objs, inputs, err
+}
+
+// renderKey identifies a render: the content of every input at commit and
+// everything in the spec that changes the output.
+func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.App) (string, error) {
+	content, err := local.ContentHash(commit, inputs)
+	if err != nil {
+		return "", err
+	}
+	// The ignore rules do not change the render but do change what is sent
+	// (and so the intents cached with it).
+	spec, err := json.Marshal(struct {
+		Name      string
+		Path      string
+		Namespace string
+		Render    v1alpha1.RenderOptions
+		Ignore    []v1alpha1.IgnoreDifference
+	}{app.Name, apps.SourcePath(app), apps.RenderOptions(app).Namespace, app.Spec.Render, app.Spec.IgnoreDifferences})
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(spec)
+	h.Write([]byte(content))
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// kept is what the controller holds of a render between passes: each
+// object's identity (apiVersion, kind, namespace, name), which is all the
+// fingerprint check, the watches and health read, and the object itself as
+// JSON, decoded again only by a pass that must apply or diff. Holding the
+// decoded objects of every App was the largest part of plumb serve's memory
+// (make bench: 10,000 objects in 20 Apps), and their JSON is a fifth of it.
+// Rendering again instead would not do: a chart that draws random values
+// would render different objects each time.
+type kept struct {
+	ids     []objectID
+	encoded [][]byte
+	// whole holds the objects themselves instead of encoded when every
+	// check needs them (the intents depend on the live objects).
+	whole []*unstructured.Unstructured
+}
+
+type objectID struct{ apiVersion, kind, namespace, name string }
+
+// keep keeps objs as encoded, or whole when encoded is nil.
+func keep(objs []*unstructured.Unstructured, encoded [][]byte) *kept {
+	if encoded == nil {
+		return &kept{whole: objs}
+	}
+	k := &kept{ids: make([]objectID, len(objs)), encoded: encoded}
+	for i, o := range objs {
+		k.ids[i] = objectID{o.GetAPIVersion(), o.GetKind(), o.GetNamespace(), o.GetName()}
+	}
+	return k
+}
+
+// refs returns objects that identify the render's objects: stubs with
+// nothing but apiVersion, kind, namespace and name (made for the pass: a
+// map per object kept between passes would cost more than the JSON), or the
+// objects themselves. They must not be applied.
+func (k *kept) refs() []*unstructured.Unstructured {
+	if k.whole != nil {
+		return k.whole
+	}
+	out := make([]*unstructured.Unstructured, len(k.ids))
+	for i, id := range k.ids {
+		meta := map[string]any{"name": id.name}
+		if id.namespace != "" {
+			meta["namespace"] = id.namespace
+		}
+		out[i] = &unstructured.Unstructured{Object: map[string]any{"apiVersion": id.apiVersion, "kind": id.kind, "metadata": meta}}
+	}
+	return out
+}
+
+// objects returns the render's objects. Sync and diff copy what they
+// change, so the kept whole objects are handed out as they are, as every
+// pass's render was before renders were kept encoded.
+func (k *kept) objects() ([]*unstructured.Unstructured, error) {
+	if k.whole != nil {
+		return k.whole, nil
+	}
+	out := make([]*unstructured.Unstructured, len(k.encoded))
+	for i, b := range k.encoded {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			id := k.ids[i]
+			gv, _ := schema.ParseGroupVersion(id.apiVersion)
+			ref := resource.Ref{Group: gv.Group, Kind: id.kind, Namespace: id.namespace, Name: id.name}
+			return nil, fmt.Errorf("%s: decoding the kept render: %w", ref, err)
+		}
+		out[i] = u
+	}
+	return out, nil
+}

@@ -1,0 +1,72 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/git"
+)
+
+// poll resolves the App's ref on its remote and fetches the commit when the
+// cache lacks it. Concurrent polls of one repository, ref and credentials
+// share one ls-remote.
+func (c *Controller) poll(ctx context.Context, app *v1alpha1.App) (git.Revision, error) {
+	cred, err := c.credentials(ctx, app)
+	if err != nil {
+		return git.Revision{}, err
+	}
+	src := app.Spec.Source
+	flight := src.RepoURL + "\x00" + src.Ref + "\x00"
+	if src.SecretRef != nil {
+		flight += app.Namespace + "/" + src.SecretRef.Name
+	}
+	v, err, _ := c.resolves.Do(flight, func() (any, error) {
+		start := time.Now()
+		rev, err := c.opts.Git.Resolve(ctx, src.RepoURL, src.Ref, cred)
+		c.opts.Metrics.gitOp("ls-remote", start, err)
+		return rev, err
+	})
+	if err != nil {
+		return git.Revision{}, err
+	}
+	rev := v.(git.Revision)
+	if !c.opts.Git.Has(src.RepoURL, rev) {
+		start := time.Now()
+		err := c.opts.Git.Fetch(ctx, src.RepoURL, rev, cred)
+		c.opts.Metrics.gitOp("fetch", start, err)
+		if err != nil {
+			return git.Revision{}, err
+		}
+	}
+	return rev, nil
+}
+
+// Secret keys read for repository credentials (the names Flux uses).
+const (
+	SecretUsername   = "username"
+	SecretPassword   = "password"
+	SecretIdentity   = "identity"
+	SecretKnownHosts = "known_hosts"
+)
+
+func (c *Controller) credentials(ctx context.Context, app *v1alpha1.App) (*git.Credentials, error) {
+	ref := app.Spec.Source.SecretRef
+	if ref == nil {
+		return nil, nil
+	}
+	if c.opts.Secrets == nil {
+		return nil, fmt.Errorf("Secret/%s/%s: this controller reads no Secrets", app.Namespace, ref.Name)
+	}
+	data, err := c.opts.Secrets.Secret(ctx, app.Namespace, ref.Name)
+	if err != nil {
+		return nil, fmt.Errorf("Secret/%s/%s: %w", app.Namespace, ref.Name, err)
+	}
+	return &git.Credentials{
+		Username:      string(data[SecretUsername]),
+		Password:      string(data[SecretPassword]),
+		SSHPrivateKey: data[SecretIdentity],
+		KnownHosts:    data[SecretKnownHosts],
+	}, nil
+}

@@ -1,0 +1,90 @@
+package preview
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/plumbhq/plumb/diff"
+)
+
+// Write writes the report as format (markdown, text or json); max bounds
+// the Markdown (diff.FitMarkdown degrades it in steps to fit).
+func Write(w io.Writer, rep *Report, format string, max int) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case "text":
+		for _, a := range rep.Apps {
+			fmt.Fprintf(w, "=== app %s (%s)\n", a.Name, a.Path)
+			for _, e := range []string{a.BaseError, a.HeadError, a.LiveError} {
+				if e != "" {
+					fmt.Fprintf(w, "error: %s\n", e)
+				}
+			}
+			if err := diff.WriteText(w, a.Report, diff.TextOptions{}); err != nil {
+				return err
+			}
+		}
+		_, err := fmt.Fprintf(w, "%d affected apps, %d not affected\n", len(rep.Apps), rep.Unaffected)
+		return err
+	}
+	_, err := io.WriteString(w, Markdown(rep, max))
+	return err
+}
+
+// Markdown is the pull-request comment: a table of affected Apps, then
+// their object diffs, then one line for the Apps the change leaves alone.
+func Markdown(rep *Report, max int) string {
+	var head strings.Builder
+	fmt.Fprintf(&head, "### plumb preview: `%s` → `%s`\n\n", short(rep.Base), short(rep.Head))
+	if rep.OtherRepos > 0 {
+		fmt.Fprintf(&head, "%d Apps of other repositories were left out.\n\n", rep.OtherRepos)
+	}
+	if len(rep.Apps) == 0 {
+		head.WriteString("No App is affected by this change.\n\n")
+	} else {
+		head.WriteString("| app | path | added | changed | removed | render errors |\n|---|---|---:|---:|---:|---|\n")
+		for _, a := range rep.Apps {
+			c := a.Report.Counts()
+			var errs []string
+			for side, e := range map[string]string{"base": a.BaseError, "head": a.HeadError, "live": a.LiveError} {
+				if e != "" {
+					errs = append(errs, side+": "+oneLine(e))
+				}
+			}
+			sort.Strings(errs)
+			fmt.Fprintf(&head, "| %s | `%s` | %d | %d | %d | %s |\n", a.Name, a.Path, c[diff.Create], c[diff.Update], c[diff.Prune], strings.Join(errs, "<br>"))
+		}
+		head.WriteString("\n")
+	}
+	var sections []diff.Section
+	for _, a := range rep.Apps {
+		sections = append(sections, diff.Sections(fmt.Sprintf("#### %s\n\n", a.Name), a.Report)...)
+		if a.Live != nil {
+			sections = append(sections, diff.Sections(fmt.Sprintf("#### %s against the live cluster\n\n", a.Name), *a.Live)...)
+		}
+	}
+	tail := fmt.Sprintf("%d other apps are not affected by this change.\n", rep.Unaffected)
+	return diff.FitMarkdown(head.String(), sections, tail, max)
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func short(h string) string {
+	if len(h) > 10 {
+		return h[:10]
+	}
+	return h
+}

@@ -1,0 +1,138 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/plumbhq/plumb/resource"
+)
+
+// prune deletes what the previous inventory holds and the render no longer
+// does, in reverse stage order, and returns the entries that must stay in
+// the inventory (not pruned this time, still ours).
+func (s *syncer) prune(ctx context.Context, prev Inventory, desired []*unstructured.Unstructured) ([]Entry, error) {
+	candidates := notRendered(prev, desired)
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	if len(desired) == 0 && !s.opts.AllowEmpty {
+		return nil, fmt.Errorf("%w: the render is empty", ErrPruneRefused)
+	}
+	batches, err := plan(candidates)
+	if err != nil {
+		return nil, err
+	}
+	var kept []Entry
+	for i := len(batches) - 1; i >= 0; i-- {
+		for _, cand := range batches[i].objs {
+			ref := resource.RefOf(cand)
+			live, err := s.c.Get(ctx, cand)
+			if meta.IsNoMatchError(err) {
+				continue // its kind is no longer served: nothing left to delete
+			}
+			if err != nil {
+				s.record(Change{Ref: ref, Action: Failed, Error: s.opts.Masker.Scrub(fmt.Sprintf("%s: prune: get: %v", ref, err))})
+				kept = append(kept, entryOf(cand))
+				continue
+			}
+			if live == nil {
+				continue // already gone
+			}
+			ch := Change{Ref: ref, Action: Skipped, Stage: "prune"}
+			reason, forget := keepReason(live, s.app, s.opts.PruneDefinitions)
+			switch {
+			case forget:
+				ch.Reason = reason
+				s.record(ch)
+				continue // not ours any more: forget it
+			case reason != "":
+				ch.Reason = reason
+			case !s.opts.Prune:
+				ch.Reason = "prune not enabled"
+			case s.opts.DryRun:
+				ch.Action, ch.Reason = Pruned, "would prune"
+				s.record(ch)
+				continue
+			default:
+				if err := s.c.Delete(ctx, live, s.opts.Propagation); err != nil {
+					ch.Action, ch.Error = Failed, s.opts.Masker.Scrub(fmt.Sprintf("%s: prune: %v", ref, err))
+					s.record(ch)
+					kept = append(kept, entryOf(live))
+					continue
+				}
+				ch.Action = Pruned
+				s.record(ch)
+				continue
+			}
+			s.record(ch)
+			kept = append(kept, entryOf(live))
+		}
+	}
+	if failed := s.changes.Failed(); len(failed) > 0 {
+		return kept, fmt.Errorf("%w: %s", ErrApplyFailed, failedList(s.changes))
+	}
+	return kept, nil
+}
+
+// PruneCandidates returns the live objects a pruning sync would delete: in
+// the App's inventory (inv, as ReadInventory returned it), not desired,
+// still labelled for the App and not annotated to be kept. CRDs and
+// Namespaces are included only when allowed.
+func (a *Applier) PruneCandidates(ctx context.Context, desired []*unstructured.Unstructured, pruneDefinitions bool) ([]*unstructured.Unstructured, error) {
+	inv, err := a.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*unstructured.Unstructured
+	for _, cand := range notRendered(inv, desired) {
+		live, err := a.c.Get(ctx, cand)
+		if meta.IsNoMatchError(err) {
+			continue // its kind is no longer served
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", resource.RefOf(cand), err)
+		}
+		if live == nil {
+			continue
+		}
+		if reason, _ := keepReason(live, a.opts.App, pruneDefinitions); reason == "" {
+			out = append(out, live)
+		}
+	}
+	return out, nil
+}
+
+// notRendered returns skeletons of the inventory's objects that desired no
+// longer holds: the prune candidates.
+func notRendered(inv Inventory, desired []*unstructured.Unstructured) []*unstructured.Unstructured {
+	want := map[resource.Ref]bool{}
+	for _, d := range desired {
+		want[resource.RefOf(d)] = true
+	}
+	var out []*unstructured.Unstructured
+	for _, e := range inv.Objects {
+		if !want[e.ref()] {
+			out = append(out, e.object())
+		}
+	}
+	return out
+}
+
+// keepReason is the one prune policy, shared by Sync and PruneCandidates
+// (what plumb diff lists): it says why live, an object the App applied and
+// no longer renders, must not be deleted ("" when it may be). forget means
+// the object is not the App's any more and leaves the inventory.
+func keepReason(live *unstructured.Unstructured, app string, pruneDefinitions bool) (reason string, forget bool) {
+	switch {
+	case live.GetLabels()[AppLabel] != app:
+		return fmt.Sprintf("no longer labelled %s=%s", AppLabel, app), true
+	case live.GetAnnotations()[PruneAnnotation] == "false":
+		return PruneAnnotation + `: "false"`, false
+	case (stage(live) == stageCRD || stage(live) == stageNamespace) && !pruneDefinitions:
+		return "CustomResourceDefinitions and Namespaces are only pruned when explicitly allowed", false
+	}
+	return "", false
+}

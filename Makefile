@@ -162,10 +162,11 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s); findings land in testd
 	done
 
 .PHONY: lint
-lint: ## Check formatting and run go vet
+lint: ## Check formatting, run go vet and check file and function sizes (hack/sizes)
 	@out=$$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do [ -f "$$f" ] && echo "$$f"; done | xargs -r gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run ./hack/sizes
 
 .PHONY: demo
 demo: testenv build ## Run plumb against a local control plane with kwok nodes (Ctrl-C stops everything)

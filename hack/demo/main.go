@@ -99,66 +99,106 @@ func run(ctx context.Context, out io.Writer, f demoFlags) error {
 	fmt.Fprintf(out, "==> Git server: %s (commit %s, made from %s/apps)\n\n", repo.URL, head[:8], f.examples)
 
 	// The CRD, a namespace and the three Apps.
-	apps, err := os.ReadFile(filepath.Join(f.examples, "apps", "apps.yaml"))
+	if err := d.installApps(ctx, f.examples, repo.URL); err != nil {
+		return err
+	}
+
+	// plumb serve.
+	serve, addr, secret, err := d.startServe(ctx, f.listen, head)
 	if err != nil {
 		return err
 	}
-	appsFile := filepath.Join(env.Dir, "apps.yaml")
-	if err := os.WriteFile(appsFile, bytes.ReplaceAll(apps, []byte("REPO_URL"), []byte(repo.URL)), 0o600); err != nil {
+
+	// A change in Git, announced by a signed webhook.
+	body, err := d.pushChange(ctx, repo, f.examples, serve, addr, secret)
+	if err != nil {
 		return err
 	}
-	d.show(ctx, "kubectl", "apply", "--server-side", "-f", filepath.Join(f.examples, "install", "plumb.dev_apps.yaml"))
+
+	d.printTryIt(repo.URL, addr, secret, body, serve.LogPath())
+	<-ctx.Done()
+	fmt.Fprintln(out)
+	return nil
+}
+
+// installApps installs the App CRD, creates namespace demo and applies the
+// example Apps, pointed at repoURL.
+func (d *demo) installApps(ctx context.Context, examples, repoURL string) error {
+	apps, err := os.ReadFile(filepath.Join(examples, "apps", "apps.yaml"))
+	if err != nil {
+		return err
+	}
+	appsFile := filepath.Join(d.env.Dir, "apps.yaml")
+	if err := os.WriteFile(appsFile, bytes.ReplaceAll(apps, []byte("REPO_URL"), []byte(repoURL)), 0o600); err != nil {
+		return err
+	}
+	d.show(ctx, "kubectl", "apply", "--server-side", "-f", filepath.Join(examples, "install", "plumb.dev_apps.yaml"))
 	d.show(ctx, "kubectl", "wait", "--for=condition=Established", "crd/apps.plumb.dev")
 	d.show(ctx, "kubectl", "create", "namespace", "demo")
 	d.show(ctx, "kubectl", "apply", "--server-side", "-f", appsFile)
+	return nil
+}
 
-	// plumb serve.
+// startServe starts plumb serve, listening on listen or a free port, with a
+// random webhook secret, and waits until the Apps are Ready at head. It
+// returns the process, its address and the secret.
+func (d *demo) startServe(ctx context.Context, listen, head string) (*testenv.Process, string, []byte, error) {
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
-	secretFile := filepath.Join(env.Dir, "webhook-secret")
+	secretFile := filepath.Join(d.env.Dir, "webhook-secret")
 	if err := os.WriteFile(secretFile, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	addr := freeAddr(f.listen)
-	serve, err := env.StartProcess("plumb-serve", nil, plumb, "--kubeconfig", env.Kubeconfig, "serve",
-		"--listen", addr, "--webhook-secret-file", secretFile, "--cache-dir", filepath.Join(env.Dir, "plumb-cache"))
+	addr := freeAddr(listen)
+	serve, err := d.env.StartProcess("plumb-serve", nil, d.plumb, "--kubeconfig", d.env.Kubeconfig, "serve",
+		"--listen", addr, "--webhook-secret-file", secretFile, "--cache-dir", filepath.Join(d.env.Dir, "plumb-cache"))
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	fmt.Fprintf(out, "==> plumb serve on http://%s (log: %s)\n", addr, serve.LogPath())
+	fmt.Fprintf(d.out, "==> plumb serve on http://%s (log: %s)\n", addr, serve.LogPath())
 	start := time.Now()
 	if err := d.waitApps(ctx, serve, head, 2*time.Minute); err != nil {
-		return err
+		return nil, "", nil, err
 	}
-	fmt.Fprintf(out, "==> the three Apps are Synced and Healthy, %.1fs after plumb serve started\n\n", time.Since(start).Seconds())
+	fmt.Fprintf(d.out, "==> the three Apps are Synced and Healthy, %.1fs after plumb serve started\n\n", time.Since(start).Seconds())
 	d.show(ctx, "kubectl", "get", "apps.plumb.dev", "-n", "demo")
 	d.show(ctx, "kubectl", "get", "deployments,services,configmaps", "-n", "demo", "-l", "plumb.dev/app")
+	return serve, addr, secret, nil
+}
 
-	// A change in Git, announced by a signed webhook.
-	values, err := os.ReadFile(filepath.Join(f.examples, "apps", "helm", "values.yaml"))
+// pushChange commits a change to the Helm app (four replicas), announces it
+// with a signed webhook and waits until it is applied; it returns the
+// webhook's body.
+func (d *demo) pushChange(ctx context.Context, repo *gittest.Repo, examples string, serve *testenv.Process, addr string, secret []byte) (string, error) {
+	values, err := os.ReadFile(filepath.Join(examples, "apps", "helm", "values.yaml"))
 	if err != nil {
-		return err
+		return "", err
 	}
-	head, err = repo.Update("main", gittest.Files(map[string]string{
+	head, err := repo.Update("main", gittest.Files(map[string]string{
 		"helm/values.yaml": strings.Replace(string(values), "replicaCount: 2", "replicaCount: 4", 1),
 	}), nil, "helm: four replicas")
 	if err != nil {
-		return err
+		return "", err
 	}
-	fmt.Fprintf(out, "==> committed %s: helm/values.yaml replicaCount 2 → 4; sending a signed GitHub push webhook\n", head[:8])
+	fmt.Fprintf(d.out, "==> committed %s: helm/values.yaml replicaCount 2 → 4; sending a signed GitHub push webhook\n", head[:8])
 	body := fmt.Sprintf(`{"ref":"refs/heads/main","repository":{"clone_url":%q}}`, repo.URL)
-	start = time.Now()
+	start := time.Now()
 	if code, err := postHook(ctx, addr, secret, body); err != nil || code != http.StatusAccepted {
-		return fmt.Errorf("webhook: %d %v", code, err)
+		return "", fmt.Errorf("webhook: %d %v", code, err)
 	}
 	if err := d.waitApps(ctx, serve, head, time.Minute); err != nil {
-		return err
+		return "", err
 	}
-	fmt.Fprintf(out, "==> revision %s applied and healthy %.1fs after the push (the poll interval is 30s)\n\n", head[:8], time.Since(start).Seconds())
+	fmt.Fprintf(d.out, "==> revision %s applied and healthy %.1fs after the push (the poll interval is 30s)\n\n", head[:8], time.Since(start).Seconds())
 	d.show(ctx, "kubectl", "get", "deployment", "demo-greeter", "-n", "demo")
+	return body, nil
+}
 
+// printTryIt tells the user what to try while the demo runs: drift, a
+// change of their own with a signed webhook, and what plumb reports.
+func (d *demo) printTryIt(repoURL, addr string, secret []byte, body, logPath string) {
 	sig := git.Sign([]byte(hex.EncodeToString(secret)), []byte(body))
-	fmt.Fprintf(out, `Try it from another terminal:
+	fmt.Fprintf(d.out, `Try it from another terminal:
   export KUBECONFIG=%s
   kubectl get apps.plumb.dev -n demo -w
 
@@ -179,10 +219,7 @@ func run(ctx context.Context, out io.Writer, f demoFlags) error {
   tail -f %s
 
 Press Ctrl-C to stop.
-`, env.Kubeconfig, repo.URL, addr, sig, body, addr, serve.LogPath())
-	<-ctx.Done()
-	fmt.Fprintln(out)
-	return nil
+`, d.env.Kubeconfig, repoURL, addr, sig, body, addr, logPath)
 }
 
 // waitApps waits until every App in namespace demo is Ready at head.

@@ -68,6 +68,31 @@ func TestDeploymentRollsOutOnKwokNodes(t *testing.T) {
 		t.Fatalf("Deployment/%s/web never had 2 available replicas (status %+v): %v", ns, d.Status, err)
 	}
 
+	checkReplicaSetAndPods(t, ctx, cs, ns)
+
+	// kubectl sees the same cluster through the written kubeconfig.
+	out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", env.Kubeconfig, "get", "deployment", "web", "-n", ns, "-o", "jsonpath={.status.readyReplicas}").CombinedOutput()
+	if err != nil || string(out) != "2" {
+		t.Errorf("kubectl get deployment: %q, %v", out, err)
+	}
+
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	t.Logf("namespace gone after %s", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("Namespace/%s not gone after delete: %v", ns, err)
+	}
+}
+
+// checkReplicaSetAndPods checks what the web Deployment in ns rolled out:
+// one ReplicaSet it owns, and two Pods of it Running and Ready on kwok nodes.
+func checkReplicaSetAndPods(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string) {
+	t.Helper()
 	rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -92,24 +117,6 @@ func TestDeploymentRollsOutOnKwokNodes(t *testing.T) {
 		if p.Status.Phase != corev1.PodRunning || !podReady(p) {
 			t.Errorf("Pod/%s/%s phase %s, not Running and Ready", ns, p.Name, p.Status.Phase)
 		}
-	}
-
-	// kubectl sees the same cluster through the written kubeconfig.
-	out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", env.Kubeconfig, "get", "deployment", "web", "-n", ns, "-o", "jsonpath={.status.readyReplicas}").CombinedOutput()
-	if err != nil || string(out) != "2" {
-		t.Errorf("kubectl get deployment: %q, %v", out, err)
-	}
-
-	if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	})
-	t.Logf("namespace gone after %s", time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		t.Fatalf("Namespace/%s not gone after delete: %v", ns, err)
 	}
 }
 

@@ -31,13 +31,10 @@ type Client struct {
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 }
 
-// Client-side rate limits when the config sets none. client-go's default
-// (5 QPS) turns a 30-object sync into tens of seconds of self-throttling,
-// and kubectl's (50) is most of why `kubectl apply --server-side` of 1,501
-// objects takes 40 s here. The API server's priority and fairness is what
-// protects it; make bench shows that at 1,000 QPS a 1,501-object cold sync
-// runs at the speed of a raw 16-worker apply loop (docs/benchmarks.md),
-// while at 100 QPS it took 13 s against the loop's 4.
+// Client-side rate limits when the config sets none: high, because the API
+// server's priority and fairness is what protects it, and client-go's and
+// kubectl's defaults throttle a sync far below what the server takes
+// (docs/decisions.md, "Client-side rate limit").
 const (
 	DefaultQPS   = 1000
 	DefaultBurst = 2000
@@ -124,9 +121,8 @@ func (c *Client) Get(ctx context.Context, obj *unstructured.Unstructured) (*unst
 
 // Apply server-side applies obj as FieldManager, taking over conflicting
 // fields (force), and returns the metadata of the object the server stored:
-// its resourceVersion, UID and managedFields are all a sync reads back, and
-// asking for metadata only spares both sides encoding and decoding the whole
-// object (make bench: a large share of a cold sync's client CPU).
+// its resourceVersion, UID and managedFields are all a sync reads back
+// (docs/decisions.md, "Applies ask for metadata only").
 func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured) (metav1.Object, error) {
 	m, err := c.Mapping(obj)
 	if err != nil {

@@ -116,11 +116,8 @@ func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.A
 // kept is what the controller holds of a render between passes: each
 // object's identity (apiVersion, kind, namespace, name), which is all the
 // fingerprint check, the watches and health read, and the object itself as
-// JSON, decoded again only by a pass that must apply or diff. Holding the
-// decoded objects of every App was the largest part of plumb serve's memory
-// (make bench: 10,000 objects in 20 Apps), and their JSON is a fifth of it.
-// Rendering again instead would not do: a chart that draws random values
-// would render different objects each time.
+// JSON, decoded again only by a pass that must apply or diff
+// (docs/decisions.md, "The controller keeps a render as JSON").
 type kept struct {
 	ids     []objectID
 	encoded [][]byte

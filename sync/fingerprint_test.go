@@ -76,7 +76,7 @@ func TestInventoryGzipRoundTrip(t *testing.T) {
 	}
 }
 
-// TestIntentsAndJSON: the shortcut that hashes an object's own encoding
+// TestIntentsAndJSON: the shortcut (intentsOf with encode) that hashes an object's own encoding
 // gives the intent of the payload Sync sends, and the encoding decodes back
 // to the object.
 func TestIntentsAndJSON(t *testing.T) {

@@ -56,9 +56,8 @@ func entryOf(u *unstructured.Unstructured) Entry {
 }
 
 // The inventory is JSON in data["inventory.json"], or gzipped JSON in
-// binaryData["inventory.json.gz"] once it is large (a ConfigMap holds at
-// most 1 MiB; 10,000 entries with fingerprints are about 1.3 MB of JSON and
-// a tenth of that gzipped).
+// binaryData["inventory.json.gz"] once it is large: a ConfigMap holds at
+// most 1 MiB (docs/decisions.md, "The inventory is gzipped when large").
 const (
 	inventoryKey     = "inventory.json"
 	inventoryGzipKey = "inventory.json.gz"

@@ -78,7 +78,7 @@ func (s *syncer) prune(ctx context.Context, prev Inventory, desired []*unstructu
 }
 
 // PruneCandidates returns the live objects a pruning sync would delete: in
-// the App's inventory (inv, as ReadInventory returned it), not desired,
+// the App's inventory, not desired,
 // still labelled for the App and not annotated to be kept. CRDs and
 // Namespaces are included only when allowed.
 func (a *Applier) PruneCandidates(ctx context.Context, desired []*unstructured.Unstructured, pruneDefinitions bool) ([]*unstructured.Unstructured, error) {

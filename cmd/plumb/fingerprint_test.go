@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The fingerprint fast path (sync.Fresh, and Sync with ListLive) must never
+// The fingerprint fast path (Applier.Check, and Sync with ListLive) must never
 // call a drifted object unchanged. Each case drifts a field plumb owns the
 // way people do, then `plumb diff` must report it (exit 1) and `plumb sync`
 // must apply it again; afterwards diff is clean.

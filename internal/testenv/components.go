@@ -129,8 +129,8 @@ func (e *Env) startControllers(ctx context.Context) error {
 		"--controllers=*",
 		"--concurrent-deployment-syncs=10",
 		"--concurrent-replicaset-syncs=10",
-		// The default 20 QPS makes rolling out thousands of Deployments take
-		// minutes (make bench at 10,000 objects waited >10 min for health).
+		// The default 20 QPS is too slow for the benchmarks' rollouts
+		// (docs/architecture.md, Test infrastructure).
 		"--kube-api-qps=500",
 		"--kube-api-burst=1000",
 		"--v=1",

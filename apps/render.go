@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/render"
 )
 
@@ -31,4 +32,14 @@ func Render(ctx context.Context, src render.Source, opts render.Options, allowEm
 		objs[i] = o.Object
 	}
 	return objs, nil
+}
+
+// Capabilities are the cluster's, for Helm's .Capabilities when rendering
+// for that cluster (plumb diff, sync and serve).
+func Capabilities(c *cluster.Client) (*render.Capabilities, error) {
+	v, apis, err := c.Capabilities()
+	if err != nil {
+		return nil, err
+	}
+	return &render.Capabilities{KubeVersion: v, APIVersions: apis}, nil
 }

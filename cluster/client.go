@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,7 +31,17 @@ const FieldManager = "plumb"
 type Client struct {
 	dyn    dynamic.Interface
 	meta   metadata.Interface
+	disc   discovery.CachedDiscoveryInterface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
+
+	mu sync.Mutex
+	// caps are Capabilities' answer, kept until discovery is reset.
+	caps *capabilities
+}
+
+type capabilities struct {
+	kubeVersion string
+	apiVersions []string
 }
 
 // Client-side rate limits when the config sets none: high, because the API
@@ -65,7 +78,8 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{dyn: dyn, meta: md, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+	disc := memory.NewMemCacheClient(dc)
+	return &Client{dyn: dyn, meta: md, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc)}, nil
 }
 
 // Mapper is the client's REST mapper (render uses it for namespace scope).
@@ -76,7 +90,58 @@ func (c *Client) Mapper() meta.RESTMapper { return c.mapper }
 func (c *Client) Metadata() metadata.Interface { return c.meta }
 
 // ResetMapper forgets cached discovery, after new CRDs are established.
-func (c *Client) ResetMapper() { c.mapper.Reset() }
+func (c *Client) ResetMapper() {
+	c.mapper.Reset()
+	c.mu.Lock()
+	c.caps = nil
+	c.mu.Unlock()
+}
+
+// Capabilities are the server's Kubernetes version and the API versions it
+// serves, as Helm's .Capabilities lists them: "group/version" and
+// "group/version/Kind" ("v1" and "v1/Pod" for the core group). Both come
+// from cached discovery and are refreshed with the REST mapper.
+func (c *Client) Capabilities() (kubeVersion string, apiVersions []string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.caps == nil {
+		caps, err := c.discover()
+		if err != nil {
+			return "", nil, err
+		}
+		c.caps = caps
+	}
+	return c.caps.kubeVersion, c.caps.apiVersions, nil
+}
+
+func (c *Client) discover() (*capabilities, error) {
+	info, err := c.disc.ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("discovery: server version: %w", err)
+	}
+	_, lists, err := c.disc.ServerGroupsAndResources()
+	if err != nil && len(lists) == 0 {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	caps := &capabilities{kubeVersion: info.GitVersion}
+	seen := map[string]bool{}
+	add := func(v string) {
+		if !seen[v] {
+			seen[v] = true
+			caps.apiVersions = append(caps.apiVersions, v)
+		}
+	}
+	for _, l := range lists {
+		add(l.GroupVersion)
+		for _, r := range l.APIResources {
+			if !strings.Contains(r.Name, "/") { // not a subresource
+				add(l.GroupVersion + "/" + r.Kind)
+			}
+		}
+	}
+	sort.Strings(caps.apiVersions)
+	return caps, nil
+}
 
 // Mapping returns the REST mapping of obj's kind, refreshing discovery once
 // when the kind is unknown (a CRD may have appeared).

@@ -32,16 +32,22 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	// the render: they are the only paths a render of this App reads, and a
 	// change that adds an input (a new Kustomize base) changes a file among
 	// them (the kustomization that names it).
+	// Helm's .Capabilities are an input too: a CRD installed since renders
+	// again (discovery is cached, refreshed with the REST mapper).
+	caps, err := apps.Capabilities(c.opts.Client)
+	if err != nil {
+		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
+	}
 	key := ""
 	if w.inputs != nil {
-		if key, err = renderKey(local, w.rev.Commit, w.inputs, app); err != nil {
+		if key, err = renderKey(local, w.rev.Commit, w.inputs, app, caps); err != nil {
 			return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
 		}
 	}
 	if key != "" && key == w.renderKey && w.desired != nil {
 		return nil, outcome{}, false
 	}
-	desired, inputs, err := c.render(ctx, app, local, w.rev.Commit, tm)
+	desired, inputs, err := c.render(ctx, app, local, w.rev.Commit, caps, tm)
 	c.opts.Metrics.rendered(keyOf(app), err)
 	if err != nil {
 		// The last good render stays unused: syncing it would roll the
@@ -49,7 +55,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 		w.desired, w.renderKey = nil, ""
 		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
 	}
-	if key, err = renderKey(local, w.rev.Commit, inputs, app); err != nil {
+	if key, err = renderKey(local, w.rev.Commit, inputs, app, caps); err != nil {
 		return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
 	}
 	tm.mark("render")
@@ -66,7 +72,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 
 // render exports the commit and renders the App, returning its objects and
 // the repository paths the render read.
-func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.Local, commit string, tm *phases) ([]*unstructured.Unstructured, []string, error) {
+func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.Local, commit string, caps *render.Capabilities, tm *phases) ([]*unstructured.Unstructured, []string, error) {
 	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
 	if err != nil {
 		return nil, nil, err
@@ -80,6 +86,7 @@ func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.L
 	opts := apps.RenderOptions(app)
 	opts.Mapper = c.opts.Client.Mapper()
 	opts.Cache = c.renders
+	opts.Capabilities = caps
 	inputs, err := render.Inputs(src, opts)
 	if err != nil {
 		return nil, nil, err
@@ -90,7 +97,7 @@ func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.L
 
 // renderKey identifies a render: the content of every input at commit and
 // everything in the spec that changes the output.
-func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.App) (string, error) {
+func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.App, caps *render.Capabilities) (string, error) {
 	content, err := local.ContentHash(commit, inputs)
 	if err != nil {
 		return "", err
@@ -103,7 +110,8 @@ func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.A
 		Namespace string
 		Render    v1alpha1.RenderOptions
 		Ignore    []v1alpha1.IgnoreDifference
-	}{app.Name, apps.SourcePath(app), apps.RenderOptions(app).Namespace, app.Spec.Render, app.Spec.IgnoreDifferences})
+		Caps      *render.Capabilities
+	}{app.Name, apps.SourcePath(app), apps.RenderOptions(app).Namespace, app.Spec.Render, app.Spec.IgnoreDifferences, caps})
 	if err != nil {
 		return "", err
 	}

@@ -29,7 +29,9 @@ type HelmOptions struct {
 	Values map[string]any
 	// Set and SetString are --set and --set-string expressions, applied last.
 	Set, SetString []string
-	// KubeVersion and APIVersions feed .Capabilities.
+	// KubeVersion pins .Capabilities.KubeVersion (default: the cluster's,
+	// offline the client libraries'); APIVersions are added to the
+	// cluster's.
 	KubeVersion string
 	APIVersions []string
 	// SkipCRDs leaves out the chart's crds/ directories.
@@ -63,14 +65,14 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	if inst.Namespace == "" {
 		inst.Namespace = "default"
 	}
-	if ho.KubeVersion != "" {
-		kv, err := chartutil.ParseKubeVersion(ho.KubeVersion)
+	if v := opts.kubeVersion(); v != "" {
+		kv, err := chartutil.ParseKubeVersion(v)
 		if err != nil {
-			return nil, fmt.Errorf("helm: kubeVersion %q: %w", ho.KubeVersion, err)
+			return nil, fmt.Errorf("helm: kubeVersion %q: %w", v, err)
 		}
 		inst.KubeVersion = kv
 	}
-	inst.APIVersions = chartutil.VersionSet(ho.APIVersions)
+	inst.APIVersions = chartutil.VersionSet(opts.apiVersions())
 	rel, err := inst.RunWithContext(ctx, chrt, vals)
 	if err != nil {
 		return nil, fmt.Errorf("%s: helm: %w", dir, err)

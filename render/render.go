@@ -74,6 +74,9 @@ type Options struct {
 	Helm      HelmOptions
 	Kustomize KustomizeOptions
 	Limits    Limits
+	// Capabilities are the target cluster's, for Helm's .Capabilities; nil
+	// renders offline (see DefaultKubeVersion). The Helm options' pins win.
+	Capabilities *Capabilities
 	// Cache, if set, keeps converted documents for the next render (a
 	// controller's; one-shot renders need none).
 	Cache *Cache

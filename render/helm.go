@@ -36,15 +36,26 @@ type HelmOptions struct {
 	APIVersions []string
 	// SkipCRDs leaves out the chart's crds/ directories.
 	SkipCRDs bool
+	// Chart, if set, is rendered instead of the source directory (a chart
+	// from a repository); value files are still read from the source.
+	Chart *ChartArchive
+	// Dependencies are archives of the chart's dependencies that it does
+	// not vendor, fetched from their repositories; they join charts/.
+	Dependencies []ChartArchive
 }
 
 // renderHelm renders the chart in dir client-side, as `helm template
 // --include-crds` does: no cluster, so `lookup` returns nothing, and no DNS.
 func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) (*Result, error) {
 	ho := opts.Helm
-	chrt, err := loadChart(cfs, dir)
+	chrt, err := loadChart(cfs, dir, ho, opts.Limits.MaxTotalBytes)
 	if err != nil {
 		return nil, err
+	}
+	// As helm template does: a dependency neither vendored nor fetched is
+	// an error, not a chart rendered without it.
+	if err := action.CheckDependencies(chrt, chrt.Metadata.Dependencies); err != nil {
+		return nil, fmt.Errorf("%s: helm: %w", chartName(dir, ho), err)
 	}
 	vals, err := helmValues(cfs, dir, ho)
 	if err != nil {
@@ -58,6 +69,9 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	inst.IncludeCRDs = !ho.SkipCRDs
 	inst.EnableDNS = false
 	inst.ReleaseName = ho.ReleaseName
+	if inst.ReleaseName == "" && ho.Chart != nil {
+		inst.ReleaseName = chrt.Name()
+	}
 	if inst.ReleaseName == "" {
 		inst.ReleaseName = path.Base(cfs.absPath(dir))
 	}
@@ -133,11 +147,42 @@ func helmSource(doc []byte) string {
 	return "(unknown template)"
 }
 
-// loadChart reads the chart's files through the checkout filesystem, honours
-// .helmignore like Helm's directory loader, and hands them to Helm's loader
-// (which also unpacks vendored charts/*.tgz). Helm's own LoadDir is not used
-// because it follows symlinks anywhere on disk.
-func loadChart(cfs *checkoutFS, dir string) (*chart.Chart, error) {
+// loadChart loads the chart: ho.Chart's archive, or the directory dir, plus
+// the fetched dependencies, with every packaged subchart unpacked as
+// untrusted input (expandArchives), then Helm's loader.
+func loadChart(cfs *checkoutFS, dir string, ho HelmOptions, total int64) (*chart.Chart, error) {
+	var files []*loader.BufferedFile
+	var err error
+	if ho.Chart != nil {
+		files, err = archiveFiles(*ho.Chart, total)
+	} else {
+		files, err = chartFiles(cfs, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if files, err = expandArchives(files, ho.Dependencies, total); err != nil {
+		return nil, fmt.Errorf("%s: %w", chartName(dir, ho), err)
+	}
+	c, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid chart: %w", chartName(dir, ho), err)
+	}
+	return c, nil
+}
+
+// chartName names the chart in errors: its archive, or its directory.
+func chartName(dir string, ho HelmOptions) string {
+	if ho.Chart != nil {
+		return ho.Chart.Name
+	}
+	return dir
+}
+
+// chartFiles reads the chart's files through the checkout filesystem and
+// honours .helmignore like Helm's directory loader. Helm's own LoadDir is
+// not used because it follows symlinks anywhere on disk.
+func chartFiles(cfs *checkoutFS, dir string) ([]*loader.BufferedFile, error) {
 	rules := ignore.Empty()
 	if data, err := cfs.readFile(path.Join(dir, ignore.HelmIgnore)); err == nil {
 		r, err := ignore.Parse(bytes.NewReader(data))
@@ -185,11 +230,7 @@ func loadChart(cfs *checkoutFS, dir string) (*chart.Chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := loader.LoadFiles(files)
-	if err != nil {
-		return nil, fmt.Errorf("%s: invalid chart: %w", dir, err)
-	}
-	return c, nil
+	return files, nil
 }
 
 // helmValues merges value files, inline values, --set and --set-string in

@@ -182,7 +182,10 @@ func openSource(src Source, opts Options) (cfs *checkoutFS, dir string, kind Ren
 		return nil, "", "", err
 	}
 	kind = opts.Renderer
-	if kind == Auto {
+	switch {
+	case kind == Auto && opts.Helm.Chart != nil:
+		kind = Helm // a chart from a repository, values from the source
+	case kind == Auto:
 		kind = detect(cfs, dir)
 	}
 	return cfs, dir, kind, nil

@@ -105,3 +105,19 @@ func (f *Fetcher) Get(ctx context.Context, ref Ref, cred *Credentials) (Resolved
 	}
 	return f.Fetch(ctx, r, cred)
 }
+
+// Cached answers Get from the cache alone, for a caller that must not reach
+// the network: an exact version fetched before, or an error naming the
+// chart it needs.
+func (f *Fetcher) Cached(ref Ref) (Resolved, []byte, error) {
+	if !exact(ref.Version) {
+		return Resolved{}, nil, fmt.Errorf("chart %s: a version range needs its repository, and fetching is off", ref)
+	}
+	r, ok := f.cache.pin(ref)
+	if ok {
+		if data, ok := f.cache.Archive(r.Digest); ok {
+			return r, data, nil
+		}
+	}
+	return Resolved{}, nil, fmt.Errorf("chart %s is not in the cache, and fetching is off", ref)
+}

@@ -203,3 +203,21 @@ func (r *HelmRepo) Mirror(other *HelmRepo) {
 	defer r.mu.Unlock()
 	r.index = other.index
 }
+
+// PackageDir packages the chart in dir as helm package does.
+func PackageDir(t testing.TB, dir string) []byte {
+	t.Helper()
+	c, err := loader.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := chartutil.Save(c, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

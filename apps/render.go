@@ -35,11 +35,13 @@ func Render(ctx context.Context, src render.Source, opts render.Options, allowEm
 }
 
 // Capabilities are the cluster's, for Helm's .Capabilities when rendering
-// for that cluster (plumb diff, sync and serve).
-func Capabilities(c *cluster.Client) (*render.Capabilities, error) {
-	v, apis, err := c.Capabilities()
-	if err != nil {
-		return nil, err
+// for that cluster (plumb diff, sync and serve): render.Options.Capabilities.
+func Capabilities(c *cluster.Client) func() (*render.Capabilities, error) {
+	return func() (*render.Capabilities, error) {
+		v, apis, err := c.Capabilities()
+		if err != nil {
+			return nil, err
+		}
+		return &render.Capabilities{KubeVersion: v, APIVersions: apis}, nil
 	}
-	return &render.Capabilities{KubeVersion: v, APIVersions: apis}, nil
 }

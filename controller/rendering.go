@@ -34,7 +34,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	// them (the kustomization that names it).
 	// Helm's .Capabilities are an input too: a CRD installed since renders
 	// again (discovery is cached, refreshed with the REST mapper).
-	caps, err := apps.Capabilities(c.opts.Client)
+	caps, err := apps.Capabilities(c.opts.Client)()
 	if err != nil {
 		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
 	}
@@ -86,7 +86,7 @@ func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.L
 	opts := apps.RenderOptions(app)
 	opts.Mapper = c.opts.Client.Mapper()
 	opts.Cache = c.renders
-	opts.Capabilities = caps
+	opts.Capabilities = func() (*render.Capabilities, error) { return caps, nil }
 	inputs, err := render.Inputs(src, opts)
 	if err != nil {
 		return nil, nil, err

@@ -1,5 +1,10 @@
 package render
 
+import (
+	"fmt"
+	"slices"
+)
+
 // Capabilities are what Helm's .Capabilities reports of the target
 // cluster: its version and the API versions it serves ("group/version" and
 // "group/version/Kind"). Online front ends read them from discovery; offline
@@ -16,23 +21,27 @@ type Capabilities struct {
 // module versions; TestDefaultKubeVersionFollowsGoMod keeps it equal to go.mod.
 const DefaultKubeVersion = "v1.37.2"
 
-// kubeVersion is the version a render uses: the options' pin, else the
-// cluster's, else the client libraries'.
-func (o Options) kubeVersion() string {
+// capabilities are the version and API versions a Helm render uses: the
+// options' pins, else the cluster's (and its API versions plus the
+// options'), else the client libraries' version.
+func (o Options) capabilities() (kubeVersion string, apiVersions []string, err error) {
+	var cluster Capabilities
+	if o.Capabilities != nil {
+		c, err := o.Capabilities()
+		if err != nil {
+			return "", nil, fmt.Errorf("the cluster's capabilities: %w", err)
+		}
+		if c != nil {
+			cluster = *c
+		}
+	}
 	switch {
 	case o.Helm.KubeVersion != "":
-		return o.Helm.KubeVersion
-	case o.Capabilities != nil && o.Capabilities.KubeVersion != "":
-		return o.Capabilities.KubeVersion
+		kubeVersion = o.Helm.KubeVersion
+	case cluster.KubeVersion != "":
+		kubeVersion = cluster.KubeVersion
+	default:
+		kubeVersion = DefaultKubeVersion
 	}
-	return DefaultKubeVersion
-}
-
-// apiVersions are the cluster's API versions (online) plus the options'.
-func (o Options) apiVersions() []string {
-	var out []string
-	if o.Capabilities != nil {
-		out = append(out, o.Capabilities.APIVersions...)
-	}
-	return append(out, o.Helm.APIVersions...)
+	return kubeVersion, slices.Concat(cluster.APIVersions, o.Helm.APIVersions), nil
 }

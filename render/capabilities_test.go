@@ -31,11 +31,11 @@ func TestHelmCapabilities(t *testing.T) {
 		version string
 	}{
 		{"offline: the client libraries' version", Options{}, []string{"ConfigMap/web", "ConfigMap/version"}, DefaultKubeVersion},
-		{"a cluster without the CRD", Options{Capabilities: &Capabilities{KubeVersion: "v1.30.0", APIVersions: []string{"v1"}}},
+		{"a cluster without the CRD", Options{Capabilities: fixed(&Capabilities{KubeVersion: "v1.30.0", APIVersions: []string{"v1"}})},
 			[]string{"ConfigMap/web", "ConfigMap/version"}, "v1.30.0"},
-		{"a cluster with the CRD", Options{Capabilities: monitoring},
+		{"a cluster with the CRD", Options{Capabilities: fixed(monitoring)},
 			[]string{"ConfigMap/web", "ServiceMonitor.monitoring.coreos.com/web", "ConfigMap/version"}, "v1.31.4"},
-		{"the App's pin wins over the cluster", Options{Capabilities: monitoring, Helm: HelmOptions{KubeVersion: "v1.29.1"}},
+		{"the App's pin wins over the cluster", Options{Capabilities: fixed(monitoring), Helm: HelmOptions{KubeVersion: "v1.29.1"}},
 			[]string{"ConfigMap/web", "ServiceMonitor.monitoring.coreos.com/web", "ConfigMap/version"}, "v1.29.1"},
 	}
 	for _, tt := range tests {
@@ -74,4 +74,8 @@ func TestDefaultKubeVersionFollowsGoMod(t *testing.T) {
 	if want := "v1." + string(m[1]); DefaultKubeVersion != want {
 		t.Errorf("DefaultKubeVersion = %s, but go.mod's client-go is Kubernetes %s", DefaultKubeVersion, want)
 	}
+}
+
+func fixed(c *Capabilities) func() (*Capabilities, error) {
+	return func() (*Capabilities, error) { return c, nil }
 }

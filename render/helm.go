@@ -79,14 +79,16 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	if inst.Namespace == "" {
 		inst.Namespace = "default"
 	}
-	if v := opts.kubeVersion(); v != "" {
-		kv, err := chartutil.ParseKubeVersion(v)
-		if err != nil {
-			return nil, fmt.Errorf("helm: kubeVersion %q: %w", v, err)
-		}
-		inst.KubeVersion = kv
+	v, apis, err := opts.capabilities()
+	if err != nil {
+		return nil, fmt.Errorf("%s: helm: %w", chartName(dir, ho), err)
 	}
-	inst.APIVersions = chartutil.VersionSet(opts.apiVersions())
+	kv, err := chartutil.ParseKubeVersion(v)
+	if err != nil {
+		return nil, fmt.Errorf("helm: kubeVersion %q: %w", v, err)
+	}
+	inst.KubeVersion = kv
+	inst.APIVersions = chartutil.VersionSet(apis)
 	rel, err := inst.RunWithContext(ctx, chrt, vals)
 	if err != nil {
 		return nil, fmt.Errorf("%s: helm: %w", dir, err)

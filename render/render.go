@@ -74,9 +74,10 @@ type Options struct {
 	Helm      HelmOptions
 	Kustomize KustomizeOptions
 	Limits    Limits
-	// Capabilities are the target cluster's, for Helm's .Capabilities; nil
-	// renders offline (see DefaultKubeVersion). The Helm options' pins win.
-	Capabilities *Capabilities
+	// Capabilities return the target cluster's, for Helm's .Capabilities;
+	// only a Helm render calls it (it may ask the cluster). Nil renders
+	// offline (see DefaultKubeVersion). The Helm options' pins win.
+	Capabilities func() (*Capabilities, error)
 	// Cache, if set, keeps converted documents for the next render (a
 	// controller's; one-shot renders need none).
 	Cache *Cache

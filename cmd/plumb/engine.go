@@ -117,9 +117,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	}
 	opts := f.render.options(ns)
 	opts.Mapper = c.Mapper()
-	if opts.Capabilities, err = apps.Capabilities(c); err != nil {
-		return nil, err
-	}
+	opts.Capabilities = apps.Capabilities(c)
 	desired, err := apps.Render(ctx, src, opts, allowEmpty)
 	if err != nil {
 		return nil, err

@@ -219,3 +219,20 @@ func hashReq(req, lock []*chart.Dependency) (string, error) {
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
+
+// Resolve resolves ref (the version to use and its digest) without fetching
+// the archive; offline it answers from the cache.
+func (c *Charts) Resolve(ctx context.Context, ref charts.Ref) (charts.Resolved, error) {
+	if c == nil || c.Fetcher == nil {
+		return charts.Resolved{}, fmt.Errorf("chart %s: fetching charts is not enabled here", ref)
+	}
+	if c.Offline {
+		r, _, err := c.Fetcher.Cached(ref)
+		return r, err
+	}
+	var cred *charts.Credentials
+	if c.Credentials != nil {
+		cred = c.Credentials(ref.RepoURL)
+	}
+	return c.Fetcher.Resolve(ctx, ref, cred)
+}

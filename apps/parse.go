@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/render"
 )
@@ -54,6 +55,16 @@ func Parse(file string, data []byte) ([]v1alpha1.App, error) {
 func Validate(a *v1alpha1.App) error {
 	if a.Name == "" {
 		return errors.New("metadata.name is required")
+	}
+	if c := a.Spec.Source.Chart; c != nil {
+		if c.RepoURL == "" || c.Name == "" {
+			return errors.New("spec.source.chart: repoURL and name are required")
+		}
+		if !strings.HasPrefix(c.RepoURL, "https://") && !strings.HasPrefix(c.RepoURL, "http://") && !strings.HasPrefix(c.RepoURL, "oci://") {
+			return fmt.Errorf("spec.source.chart.repoURL %q: must be https://, oci:// or (when allowed) http://", c.RepoURL)
+		}
+	} else if a.Spec.Source.RepoURL == "" {
+		return errors.New("spec.source.repoURL is required (or spec.source.chart)")
 	}
 	if p := path.Clean(a.Spec.Source.Path); path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
 		return fmt.Errorf("spec.source.path %q: must be relative and inside the repository", a.Spec.Source.Path)
@@ -123,4 +134,14 @@ func RenderOptions(a *v1alpha1.App) render.Options {
 		},
 		Kustomize: render.KustomizeOptions{AllowRemote: r.Kustomize.AllowRemote, AllowHelm: r.Kustomize.AllowHelm},
 	}
+}
+
+// ChartRef is the chart the App names in a repository, nil when it renders
+// its Git directory.
+func ChartRef(a *v1alpha1.App) *charts.Ref {
+	c := a.Spec.Source.Chart
+	if c == nil {
+		return nil
+	}
+	return &charts.Ref{RepoURL: c.RepoURL, Name: c.Name, Version: c.Version}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/render"
@@ -94,6 +95,9 @@ type Options struct {
 	Events  EventRecorder // nil: no Kubernetes Events
 	Metrics *Metrics      // nil: no metrics
 	Log     *slog.Logger  // nil: no logs
+	// Charts fetches charts from repositories (nil: Apps that name a chart,
+	// or a dependency they do not vendor, fail to render, saying so).
+	Charts *apps.Charts
 }
 
 // Controller keeps many Apps in step with their repositories. Each App is a
@@ -132,7 +136,9 @@ type appState struct {
 	// nextDrift is when live objects are next compared with the render.
 	nextDrift time.Time
 
-	rev       git.Revision
+	rev git.Revision
+	// chart is the App's chart as last resolved (spec.source.chart).
+	chart     charts.Resolved
 	inputs    []string // repository paths the last render read
 	renderKey string   // content hash of inputs at rev, plus the options
 	// desired identifies the last render's objects, labelled (see kept);

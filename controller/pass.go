@@ -81,17 +81,31 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 // source polls the App's ref when a poll is due (or asked for) and opens
 // the revision; failed says the pass ends here with out.
 func (c *Controller) source(ctx context.Context, w *appState, now time.Time, tm *phases) (out outcome, failed bool) {
-	if !w.pollNow && now.Before(w.nextPoll) && w.rev.Commit != "" {
+	polled := w.rev.Commit != "" || w.app.Spec.Source.RepoURL == ""
+	if !w.pollNow && now.Before(w.nextPoll) && polled && (w.chart.Digest != "" || w.app.Spec.Source.Chart == nil) {
 		return outcome{}, false
 	}
 	w.nextPoll = now.Add(jitter(interval(&w.app)))
-	rev, err := c.poll(ctx, &w.app)
-	if err != nil {
-		w.nextPoll = now // poll again on the retry
-		return c.fail(w, ReasonGitFailed, "git_error", err), true
+	if w.app.Spec.Source.RepoURL != "" {
+		rev, err := c.poll(ctx, &w.app)
+		if err != nil {
+			w.nextPoll = now // poll again on the retry
+			return c.fail(w, ReasonGitFailed, "git_error", err), true
+		}
+		w.rev = rev
+		tm.mark("git")
 	}
-	w.rev = rev
-	tm.mark("git")
+	if ref := apps.ChartRef(&w.app); ref != nil {
+		ch, err := c.chartsFor(ctx, &w.app)
+		if err == nil {
+			w.chart, err = ch.Resolve(ctx, *ref)
+		}
+		if err != nil {
+			w.nextPoll = now
+			return c.fail(w, ReasonChartFailed, "chart_error", err), true
+		}
+		tm.mark("chart")
+	}
 	return outcome{}, false
 }
 

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/resource"
@@ -24,9 +26,12 @@ import (
 // pass ends here with out.
 func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phases) (whole []*unstructured.Unstructured, out outcome, failed bool) {
 	app := &w.app
-	local, err := c.opts.Git.Local(app.Spec.Source.RepoURL, w.rev)
-	if err != nil {
-		return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
+	var local *git.Local // nil for an App that is a chart alone
+	var err error
+	if app.Spec.Source.RepoURL != "" {
+		if local, err = c.opts.Git.Local(app.Spec.Source.RepoURL, w.rev); err != nil {
+			return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
+		}
 	}
 	// The inputs of the last render decide whether this revision can change
 	// the render: they are the only paths a render of this App reads, and a
@@ -40,14 +45,14 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	}
 	key := ""
 	if w.inputs != nil {
-		if key, err = renderKey(local, w.rev.Commit, w.inputs, app, caps); err != nil {
+		if key, err = renderKey(local, w, w.inputs, caps); err != nil {
 			return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
 		}
 	}
 	if key != "" && key == w.renderKey && w.desired != nil {
 		return nil, outcome{}, false
 	}
-	desired, inputs, err := c.render(ctx, app, local, w.rev.Commit, caps, tm)
+	desired, inputs, err := c.render(ctx, w, local, caps, tm)
 	c.opts.Metrics.rendered(keyOf(app), err)
 	if err != nil {
 		// The last good render stays unused: syncing it would roll the
@@ -55,7 +60,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 		w.desired, w.renderKey = nil, ""
 		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
 	}
-	if key, err = renderKey(local, w.rev.Commit, inputs, app, caps); err != nil {
+	if key, err = renderKey(local, w, inputs, caps); err != nil {
 		return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
 	}
 	tm.mark("render")
@@ -70,23 +75,40 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	return desired, outcome{}, false
 }
 
-// render exports the commit and renders the App, returning its objects and
-// the repository paths the render read.
-func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.Local, commit string, caps *render.Capabilities, tm *phases) ([]*unstructured.Unstructured, []string, error) {
+// render exports the commit (when the App has a Git source), fetches the
+// App's chart and the dependencies its chart does not vendor, and renders
+// the App, returning its objects and the repository paths the render read.
+func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, caps *render.Capabilities, tm *phases) ([]*unstructured.Unstructured, []string, error) {
+	app := &w.app
 	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
 	if err != nil {
 		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
-	if err := local.Export(ctx, commit, dir, c.opts.MaxRepoBytes); err != nil {
+	if local != nil {
+		if err := local.Export(ctx, w.rev.Commit, dir, c.opts.MaxRepoBytes); err != nil {
+			return nil, nil, err
+		}
+		tm.mark("export")
+	} else if err := os.MkdirAll(filepath.Join(dir, apps.SourcePath(app)), 0o700); err != nil {
 		return nil, nil, err
 	}
-	tm.mark("export")
 	src := apps.Source(dir, app)
 	opts := apps.RenderOptions(app)
 	opts.Mapper = c.opts.Client.Mapper()
 	opts.Cache = c.renders
 	opts.Capabilities = func() (*render.Capabilities, error) { return caps, nil }
+	var ref *charts.Ref
+	if w.chart.Version != "" { // exactly what the poll resolved
+		ref = &charts.Ref{RepoURL: w.chart.Ref.RepoURL, Name: w.chart.Ref.Name, Version: w.chart.Version}
+	}
+	ch, err := c.chartsFor(ctx, app)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := apps.PrepareCharts(ctx, src, &opts, ref, ch); err != nil {
+		return nil, nil, err
+	}
 	inputs, err := render.Inputs(src, opts)
 	if err != nil {
 		return nil, nil, err
@@ -97,10 +119,14 @@ func (c *Controller) render(ctx context.Context, app *v1alpha1.App, local *git.L
 
 // renderKey identifies a render: the content of every input at commit and
 // everything in the spec that changes the output.
-func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.App, caps *render.Capabilities) (string, error) {
-	content, err := local.ContentHash(commit, inputs)
-	if err != nil {
-		return "", err
+func renderKey(local *git.Local, w *appState, inputs []string, caps *render.Capabilities) (string, error) {
+	app := &w.app
+	content := ""
+	if local != nil {
+		var err error
+		if content, err = local.ContentHash(w.rev.Commit, inputs); err != nil {
+			return "", err
+		}
 	}
 	// The ignore rules do not change the render but do change what is sent
 	// (and so the intents cached with it).
@@ -111,7 +137,8 @@ func renderKey(local *git.Local, commit string, inputs []string, app *v1alpha1.A
 		Render    v1alpha1.RenderOptions
 		Ignore    []v1alpha1.IgnoreDifference
 		Caps      *render.Capabilities
-	}{app.Name, apps.SourcePath(app), apps.RenderOptions(app).Namespace, app.Spec.Render, app.Spec.IgnoreDifferences, caps})
+		Chart     string
+	}{app.Name, apps.SourcePath(app), apps.RenderOptions(app).Namespace, app.Spec.Render, app.Spec.IgnoreDifferences, caps, w.chart.Revision()})
 	if err != nil {
 		return "", err
 	}

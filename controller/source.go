@@ -3,9 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/git"
 )
 
@@ -69,4 +72,46 @@ func (c *Controller) credentials(ctx context.Context, app *v1alpha1.App) (*git.C
 		SSHPrivateKey: data[SecretIdentity],
 		KnownHosts:    data[SecretKnownHosts],
 	}, nil
+}
+
+// Secret keys read for chart repository credentials, besides username and
+// password.
+const SecretToken = "token"
+
+// chartsFor is the controller's chart fetcher with the App's chart
+// credentials (spec.source.chart.secretRef), which go to the chart
+// repository's host only.
+func (c *Controller) chartsFor(ctx context.Context, app *v1alpha1.App) (*apps.Charts, error) {
+	if c.opts.Charts == nil {
+		return nil, nil
+	}
+	ch := *c.opts.Charts
+	src := app.Spec.Source.Chart
+	if src == nil || src.SecretRef == nil {
+		return &ch, nil
+	}
+	if c.opts.Secrets == nil {
+		return nil, fmt.Errorf("Secret/%s/%s: this controller reads no Secrets", app.Namespace, src.SecretRef.Name)
+	}
+	data, err := c.opts.Secrets.Secret(ctx, app.Namespace, src.SecretRef.Name)
+	if err != nil {
+		return nil, fmt.Errorf("Secret/%s/%s: %w", app.Namespace, src.SecretRef.Name, err)
+	}
+	cred := &charts.Credentials{Username: string(data[SecretUsername]), Password: string(data[SecretPassword]), BearerToken: string(data[SecretToken])}
+	host := hostOf(src.RepoURL)
+	ch.Credentials = func(repoURL string) *charts.Credentials {
+		if hostOf(repoURL) != host {
+			return nil
+		}
+		return cred
+	}
+	return &ch, nil
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }

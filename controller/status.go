@@ -35,6 +35,16 @@ func Revision(rev git.Revision) string {
 	return name + "@sha1:" + rev.Commit
 }
 
+// revisionOf is the App's revision: its commit and its chart
+// ("main@sha1:…; web@1.2.3/sha256:…"), or either alone.
+func revisionOf(w *appState) string {
+	rev := Revision(w.rev)
+	if w.chart.Digest != "" {
+		rev = strings.TrimPrefix(rev+"; "+w.chart.Revision(), "; ")
+	}
+	return rev
+}
+
 // statusFor derives the App's status from the pass's outcome. It is
 // deterministic: the same state gives the same status, so an unchanged
 // App writes nothing.
@@ -43,7 +53,7 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 	s := *app.Status.DeepCopy()
 	s.ObservedGeneration = app.Generation
 	s.Inventory = inventoryRef(app)
-	rev := Revision(w.rev)
+	rev := revisionOf(w)
 	if rev != "" {
 		s.LastAttemptedRevision = rev
 	}

@@ -71,6 +71,9 @@ func fromRepo(repoURL string, found ...*foundApp) bool {
 		if a == nil {
 			continue
 		}
+		if a.app.Spec.Source.RepoURL == "" {
+			return true // a chart alone, defined here
+		}
 		if got, err := git.NormalizeURL(a.app.Spec.Source.RepoURL); err == nil && got == want {
 			return true
 		}
@@ -94,6 +97,9 @@ func affected(b, h *foundApp, baseDir, headDir string, changed []string) bool {
 		dir string
 		app *v1alpha1.App
 	}{{baseDir, &b.app}, {headDir, &h.app}} {
+		if side.app.Spec.Source.RepoURL == "" {
+			continue // a chart alone reads nothing of the repository but its manifest
+		}
 		inputs, err := render.Inputs(apps.Source(side.dir, side.app), renderOptions(side.app))
 		if err != nil || render.Affected(inputs, changed) {
 			return true // when in doubt, render: the report shows any error

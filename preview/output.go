@@ -62,6 +62,15 @@ func Markdown(rep *Report, max int) string {
 		}
 		head.WriteString("\n")
 	}
+	var lines []string
+	for _, a := range rep.Apps {
+		if line := chartLine(a); line != "" {
+			lines = append(lines, fmt.Sprintf("- %s: %s\n", a.Name, line))
+		}
+	}
+	if len(lines) > 0 {
+		head.WriteString(strings.Join(lines, "") + "\n")
+	}
 	var sections []diff.Section
 	for _, a := range rep.Apps {
 		sections = append(sections, diff.Sections(fmt.Sprintf("#### %s\n\n", a.Name), a.Report)...)
@@ -87,4 +96,19 @@ func short(h string) string {
 		return h[:10]
 	}
 	return h
+}
+
+// chartLine says which charts an App rendered: "chart `a` → `b`" when base
+// and head differ, "chart `a`" when they agree, "" for no chart.
+func chartLine(a App) string {
+	base, headC := strings.Join(a.BaseCharts, ", "), strings.Join(a.HeadCharts, ", ")
+	switch {
+	case base == "" && headC == "":
+		return ""
+	case base == headC || base == "":
+		return "chart `" + headC + "`"
+	case headC == "":
+		return "chart `" + base + "`"
+	}
+	return "chart `" + base + "` → `" + headC + "`"
 }

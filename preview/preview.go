@@ -34,6 +34,9 @@ type Options struct {
 	Normalize diff.NormalizeOptions
 	// MaxExportBytes caps the bytes of one revision written out.
 	MaxExportBytes int64
+	// Charts fetches the charts Apps name and the dependencies their charts
+	// do not vendor (nil: none is fetched, and such Apps fail to render).
+	Charts *apps.Charts
 	// Live, if set, also plans head against this cluster, with the Apps'
 	// inventories in InventoryNamespace.
 	Live               *cluster.Client
@@ -49,6 +52,10 @@ type App struct {
 	Report    diff.Report  `json:"report"`
 	Live      *diff.Report `json:"live,omitempty"`
 	LiveError string       `json:"liveError,omitempty"`
+	// BaseCharts and HeadCharts are the charts each side rendered
+	// (name@version/digest).
+	BaseCharts []string `json:"baseCharts,omitempty"`
+	HeadCharts []string `json:"headCharts,omitempty"`
 }
 
 // Failed reports whether a render or the live plan failed.
@@ -150,13 +157,13 @@ func (r *run) app(ctx context.Context, name string, b, h *foundApp) App {
 	var baseObjs, headObjs []*unstructured.Unstructured
 	var err error
 	if b != nil {
-		baseObjs, err = r.render(ctx, r.trees[r.base], &b.app)
+		baseObjs, ap.BaseCharts, err = r.render(ctx, r.trees[r.base], &b.app)
 		if err != nil && !errors.Is(err, errNoPath) {
 			ap.BaseError = r.masker.Scrub(err.Error())
 		}
 	}
 	if h != nil {
-		if headObjs, err = r.render(ctx, r.trees[r.head], &h.app); err != nil {
+		if headObjs, ap.HeadCharts, err = r.render(ctx, r.trees[r.head], &h.app); err != nil {
 			ap.HeadError = r.masker.Scrub(err.Error())
 		}
 	}
@@ -189,13 +196,24 @@ func (r *run) live(ctx context.Context, app *v1alpha1.App, desired []*unstructur
 
 var errNoPath = errors.New("the App's path does not exist at this revision")
 
-// render renders app in the export at root, with the sandbox closed.
-func (r *run) render(ctx context.Context, root string, app *v1alpha1.App) ([]*unstructured.Unstructured, error) {
+// render renders app in the export at root, with the sandbox closed, and
+// names the charts it fetched.
+func (r *run) render(ctx context.Context, root string, app *v1alpha1.App) ([]*unstructured.Unstructured, []string, error) {
 	r.rep.Renders++
 	if st, err := os.Stat(filepath.Join(root, apps.SourcePath(app))); err != nil || !st.IsDir() {
-		return nil, errNoPath
+		return nil, nil, errNoPath
 	}
-	return apps.Render(ctx, apps.Source(root, app), renderOptions(app), false)
+	src, opts := apps.Source(root, app), renderOptions(app)
+	resolved, err := apps.PrepareCharts(ctx, src, &opts, apps.ChartRef(app), r.opts.Charts)
+	var names []string
+	for _, c := range resolved {
+		names = append(names, c.Revision())
+	}
+	if err != nil {
+		return nil, names, err
+	}
+	objs, err := apps.Render(ctx, src, opts, false)
+	return objs, names, err
 }
 
 // renderOptions are the App's render options with the sandbox closed: a

@@ -108,7 +108,16 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 			res.Objects = append(res.Objects, Object{Object: u, Origin: Origin{Template: docs[i].source}})
 		}
 	}
-	for _, h := range rel.Hooks {
+	if res.Hooks, err = helmHooks(dir, rel.Hooks, opts.Cache); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// helmHooks decodes the chart's hooks (never its tests).
+func helmHooks(dir string, hooks []*release.Hook, cache *Cache) ([]Object, error) {
+	var out []Object
+	for _, h := range hooks {
 		if isTestHook(h) {
 			continue
 		}
@@ -117,16 +126,16 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 			events = append(events, string(e))
 		}
 		for _, doc := range splitDocuments([]byte(h.Manifest)) {
-			objs, err := decodeDocument(h.Path, doc, opts.Cache)
+			objs, err := decodeDocument(h.Path, doc, cache)
 			if err != nil {
 				return nil, fmt.Errorf("%s: helm hook: %w", dir, err)
 			}
 			for _, u := range objs {
-				res.Hooks = append(res.Hooks, Object{Object: u, Origin: Origin{Template: h.Path, Hook: strings.Join(events, ",")}})
+				out = append(out, Object{Object: u, Origin: Origin{Template: h.Path, Hook: strings.Join(events, ",")}})
 			}
 		}
 	}
-	return res, nil
+	return out, nil
 }
 
 func isTestHook(h *release.Hook) bool {

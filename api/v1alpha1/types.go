@@ -67,15 +67,35 @@ type IgnoreDifference struct {
 	ManagedFieldsManagers []string `json:"managedFieldsManagers,omitempty"`
 }
 
-// Source is where the App's manifests live.
+// Source is where the App's manifests live: a directory of a Git
+// repository, or a chart from a Helm repository or an OCI registry (with
+// value files from the Git directory, when one is named too).
 type Source struct {
-	// +kubebuilder:validation:MinLength=1
-	RepoURL string `json:"repoURL"`
+	// RepoURL is the Git repository (required unless Chart is set).
+	RepoURL string `json:"repoURL,omitempty"`
 	// Ref is a branch, a tag or a commit (default: the remote's HEAD branch).
 	Ref string `json:"ref,omitempty"`
 	// Path is the directory inside the repository (default: its root).
 	Path string `json:"path,omitempty"`
 	// SecretRef names a Secret with credentials for the repository.
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+	// Chart renders a chart from a repository instead of the directory at
+	// Path, which then holds the value files (render.helm.valueFiles).
+	Chart *ChartSource `json:"chart,omitempty"`
+}
+
+// ChartSource names a chart in a Helm chart repository or OCI registry.
+type ChartSource struct {
+	// RepoURL is https://… (a Helm chart repository) or oci://host/path.
+	// +kubebuilder:validation:MinLength=1
+	RepoURL string `json:"repoURL"`
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Version is an exact version or a semver range (default: the newest);
+	// a range is resolved again on every poll.
+	Version string `json:"version,omitempty"`
+	// SecretRef names a Secret with username and password, or token, for
+	// the chart repository.
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 }
 

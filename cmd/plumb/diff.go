@@ -56,12 +56,19 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 	if err != nil {
 		return err
 	}
+	title := "plumb diff: " + e.app
+	for _, c := range e.charts {
+		title += " (chart " + c.Revision() + ")"
+	}
 	switch f.output {
 	case "json":
 		err = diff.WriteJSON(s.out, report)
 	case "markdown":
-		err = diff.WriteMarkdown(s.out, "plumb diff: "+e.app, report, 0)
+		err = diff.WriteMarkdown(s.out, title, report, 0)
 	default:
+		for _, c := range e.charts {
+			fmt.Fprintf(s.out, "chart %s\n", c.Revision())
+		}
 		err = diff.WriteText(s.out, report, diff.TextOptions{Color: !f.noColor && isTerminal(s.out)})
 	}
 	if err != nil {

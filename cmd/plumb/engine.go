@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/sync"
@@ -85,6 +86,8 @@ type engine struct {
 	app     string
 	desired []*unstructured.Unstructured // labelled for app
 	ignore  []diff.IgnoreDifference
+	// charts are the charts fetched for the render, for report headers.
+	charts []charts.Resolved
 }
 
 // setup connects to the cluster and renders PATH with the cluster's REST
@@ -118,6 +121,10 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	opts := f.render.options(ns)
 	opts.Mapper = c.Mapper()
 	opts.Capabilities = apps.Capabilities(c)
+	resolved, err := f.render.charts.prepare(ctx, src, &opts)
+	if err != nil {
+		return nil, err
+	}
 	desired, err := apps.Render(ctx, src, opts, allowEmpty)
 	if err != nil {
 		return nil, err
@@ -126,7 +133,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if _, err := a.Prepare(desired, ignore); err != nil {
 		return nil, err
 	}
-	return &engine{applier: a, app: app, desired: desired, ignore: ignore}, nil
+	return &engine{applier: a, app: app, desired: desired, ignore: ignore, charts: resolved}, nil
 }
 
 // isTerminal reports whether w is a terminal (for colour and live progress).

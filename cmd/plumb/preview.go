@@ -27,6 +27,7 @@ type previewFlags struct {
 	maxMarkdown        int
 	maxExportBytes     int64
 	inventoryNamespace string
+	charts             chartFlags
 }
 
 func newPreviewCmd(s streams, g *globalFlags) *cobra.Command {
@@ -58,6 +59,7 @@ func newPreviewCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.IntVar(&f.maxMarkdown, "max-markdown", diff.MaxMarkdown, "size limit of the Markdown written to standard output")
 	fs.Int64Var(&f.maxExportBytes, "max-repo-bytes", 512<<20, "cap on the bytes of one revision written out for rendering")
 	fs.StringVar(&f.inventoryNamespace, "inventory-namespace", "default", "with --live: namespace of the Apps' inventories")
+	f.charts.bindFetch(fs)
 	_ = cmd.MarkFlagRequired("base")
 	return cmd
 }
@@ -78,6 +80,9 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 	}
 	if opts.RepoURL == "" {
 		opts.RepoURL = repo.RemoteURL("origin")
+	}
+	if opts.Charts, err = f.charts.charts(nil); err != nil {
+		return err
 	}
 	if f.live {
 		cfg, _, err := g.kube.restConfig()

@@ -30,6 +30,7 @@ type renderFlags struct {
 	exclude     []string
 	allowRemote bool
 	allowHelm   bool
+	charts      chartFlags
 }
 
 func (f *renderFlags) bind(fs *pflag.FlagSet) {
@@ -46,6 +47,7 @@ func (f *renderFlags) bind(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.exclude, "exclude", nil, "plain directories: glob of files to skip")
 	fs.BoolVar(&f.allowRemote, "kustomize-allow-remote", false, "Kustomize: allow remote bases and URL resources")
 	fs.BoolVar(&f.allowHelm, "kustomize-allow-helm", false, "Kustomize: allow the helmCharts generator")
+	f.charts.bind(fs)
 }
 
 // source resolves PATH into a checkout root and a path inside it: the root
@@ -133,7 +135,15 @@ func runRender(ctx context.Context, s streams, g *globalFlags, f *renderCmdFlags
 	}
 	// Render without a cluster: the namespace comes from the flag only, so
 	// the output does not depend on whichever kubeconfig happens to be set.
-	res, err := render.Render(ctx, src, f.render.options(g.kube.namespace))
+	opts := f.render.options(g.kube.namespace)
+	resolved, err := f.render.charts.prepare(ctx, src, &opts)
+	if err != nil {
+		return err
+	}
+	for _, r := range resolved {
+		fmt.Fprintf(s.errOut, "chart %s\n", r.Revision())
+	}
+	res, err := render.Render(ctx, src, opts)
 	if err != nil && !errors.Is(err, render.ErrEmptyRender) {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/controller"
 )
@@ -45,6 +49,9 @@ type serveFlags struct {
 	qps               float32
 	burst             int
 	profiling         bool
+	chartCAFile       string
+	chartAllowHTTP    bool
+	chartCacheBytes   int64
 }
 
 func newServeCmd(s streams, g *globalFlags) *cobra.Command {
@@ -68,7 +75,10 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.StringVar(&f.watchNamespace, "watch-namespace", "", "reconcile only the App resources of this namespace (default: all)")
 	fs.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret (default: $"+WebhookSecretEnv+"); without one every webhook gets 401")
 	fs.Int64Var(&f.maxWebhookBody, "max-webhook-body", 1<<20, "largest webhook body accepted, in bytes")
-	fs.StringVar(&f.cacheDir, "cache-dir", "", "directory for the repository cache (default: the user cache directory)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "directory for the repository and chart caches (default: the user cache directory)")
+	fs.StringVar(&f.chartCAFile, "chart-ca-file", "", "PEM bundle trusted for chart repositories, besides the system's")
+	fs.BoolVar(&f.chartAllowHTTP, "chart-allow-http", false, "allow http:// chart repositories and plain-HTTP registries")
+	fs.Int64Var(&f.chartCacheBytes, "chart-cache-bytes", 1<<30, "size bound of the chart cache, shared by all Apps")
 	fs.IntVar(&f.workers, "workers", controller.DefaultWorkers, "Apps reconciled at once")
 	fs.DurationVar(&f.timeout, "reconcile-timeout", controller.DefaultTimeout, "bound on one reconcile of one App")
 	fs.DurationVar(&f.driftInterval, "drift-interval", controller.DefaultDriftInterval, "how often live objects are compared with the last render (self-heal, OutOfSync)")
@@ -175,9 +185,33 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 	if err != nil {
 		return controller.Options{}, nil, nil, err
 	}
+	chartsFetcher, err := serveCharts(filepath.Dir(workDir), f)
+	if err != nil {
+		return controller.Options{}, nil, nil, err
+	}
 	return controller.Options{
 		Client: client, Git: gitCache, WorkDir: workDir,
 		Workers: f.workers, Timeout: f.timeout, DriftInterval: f.driftInterval,
 		Secrets: controller.SecretGetter{Kube: kube},
+		Charts:  chartsFetcher,
 	}, kube, dyn, nil
+}
+
+// serveCharts is the controller's chart fetcher, its cache under dir.
+func serveCharts(dir string, f *serveFlags) (*apps.Charts, error) {
+	cache, err := charts.NewCache(filepath.Join(dir, "charts"), f.chartCacheBytes)
+	if err != nil {
+		return nil, fmt.Errorf("--cache-dir: %w", err)
+	}
+	opts := charts.Options{AllowHTTP: f.chartAllowHTTP}
+	if f.chartCAFile != "" {
+		if opts.CABundle, err = os.ReadFile(f.chartCAFile); err != nil {
+			return nil, fmt.Errorf("--chart-ca-file: %w", err)
+		}
+	}
+	fetcher, err := charts.NewFetcher(cache, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &apps.Charts{Fetcher: fetcher}, nil
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/charts"
+	"github.com/plumbhq/plumb/render"
+)
+
+// Environment variables with credentials for --chart-repo (flags would show
+// them in the process list).
+const (
+	chartUserEnv     = "PLUMB_CHART_USERNAME"
+	chartPasswordEnv = "PLUMB_CHART_PASSWORD"
+	chartTokenEnv    = "PLUMB_CHART_TOKEN"
+)
+
+// chartFlags name a chart in a repository (as helm template --repo does)
+// and say how charts are fetched, for the chart and for dependencies a
+// chart does not vendor.
+type chartFlags struct {
+	repo      string
+	chart     string
+	version   string
+	caFile    string
+	allowHTTP bool
+	cacheDir  string
+	offline   bool
+}
+
+func (f *chartFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.repo, "chart-repo", "", "render the chart --chart from this Helm repository (https://…) or OCI registry (oci://host/path); PATH then holds the value files")
+	fs.StringVar(&f.chart, "chart", "", "the chart's name in --chart-repo, or oci://host/path/NAME")
+	fs.StringVar(&f.version, "version", "", "the chart's version: exact, or a semver range (default: the newest)")
+	f.bindFetch(fs)
+}
+
+// bindFetch binds only how charts are fetched (plumb preview reads which
+// charts from the Apps).
+func (f *chartFlags) bindFetch(fs *pflag.FlagSet) {
+	fs.StringVar(&f.caFile, "chart-ca-file", "", "PEM bundle trusted for chart repositories, besides the system's")
+	fs.BoolVar(&f.allowHTTP, "chart-allow-http", false, "allow http:// chart repositories and plain-HTTP registries")
+	fs.StringVar(&f.cacheDir, "chart-cache-dir", "", "where fetched charts are kept (default: the user's cache directory, plumb/charts)")
+	fs.BoolVar(&f.offline, "offline", false, "fetch no chart: use only what the chart cache holds")
+}
+
+// ref is the chart the flags name, nil for none.
+func (f *chartFlags) ref() (*charts.Ref, error) {
+	switch {
+	case f.chart == "" && f.repo == "":
+		return nil, nil
+	case f.chart == "":
+		return nil, fmt.Errorf("--chart-repo needs --chart")
+	case strings.HasPrefix(f.chart, "oci://"):
+		repo, name := f.chart[:strings.LastIndex(f.chart, "/")], f.chart[strings.LastIndex(f.chart, "/")+1:]
+		return &charts.Ref{RepoURL: repo, Name: name, Version: f.version}, nil
+	case f.repo == "":
+		return nil, fmt.Errorf("--chart %s needs --chart-repo (or name it oci://host/path/%s)", f.chart, f.chart)
+	}
+	return &charts.Ref{RepoURL: f.repo, Name: f.chart, Version: f.version}, nil
+}
+
+// prepare fetches the chart the flags name and the dependencies the chart
+// does not vendor into opts (apps.PrepareCharts).
+func (f *chartFlags) prepare(ctx context.Context, src render.Source, opts *render.Options) ([]charts.Resolved, error) {
+	ref, err := f.ref()
+	if err != nil {
+		return nil, err
+	}
+	c, err := f.charts(ref)
+	if err != nil {
+		return nil, err
+	}
+	return apps.PrepareCharts(ctx, src, opts, ref, c)
+}
+
+// charts is the fetcher the flags describe, with the environment's
+// credentials for --chart-repo's host only.
+func (f *chartFlags) charts(ref *charts.Ref) (*apps.Charts, error) {
+	dir := f.cacheDir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "plumb", "charts")
+	}
+	cache, err := charts.NewCache(dir, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--chart-cache-dir: %w", err)
+	}
+	opts := charts.Options{AllowHTTP: f.allowHTTP}
+	if f.caFile != "" {
+		if opts.CABundle, err = os.ReadFile(f.caFile); err != nil {
+			return nil, fmt.Errorf("--chart-ca-file: %w", err)
+		}
+	}
+	fetcher, err := charts.NewFetcher(cache, opts)
+	if err != nil {
+		return nil, err
+	}
+	cred := &charts.Credentials{Username: os.Getenv(chartUserEnv), Password: os.Getenv(chartPasswordEnv), BearerToken: os.Getenv(chartTokenEnv)}
+	return &apps.Charts{Fetcher: fetcher, Offline: f.offline, Credentials: func(repoURL string) *charts.Credentials {
+		if ref == nil || *cred == (charts.Credentials{}) || hostOf(repoURL) != hostOf(ref.RepoURL) {
+			return nil
+		}
+		return cred
+	}}, nil
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}

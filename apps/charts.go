@@ -60,7 +60,7 @@ func PrepareCharts(ctx context.Context, src render.Source, opts *render.Options,
 	for _, d := range deps {
 		r, data, err := c.get(ctx, charts.Ref{RepoURL: d.Repository, Name: d.Name, Version: d.Version})
 		if err != nil {
-			return nil, fmt.Errorf("%s: dependency %s: %w", meta.name, d.Name, err)
+			return nil, fmt.Errorf("%s: dependency %s: %w", meta.file("Chart.yaml"), d.Name, err)
 		}
 		resolved = append(resolved, r)
 		opts.Helm.Dependencies = append(opts.Helm.Dependencies, render.ChartArchive{Name: d.Name + "-" + r.Version + ".tgz", Data: data})
@@ -86,6 +86,7 @@ func (c *Charts) get(ctx context.Context, ref charts.Ref) (charts.Resolved, []by
 // chartMeta is what dependency resolution reads of a chart.
 type chartMeta struct {
 	name     string // for errors: the chart's directory or archive
+	archive  bool
 	chart    *chart.Metadata
 	lock     *chart.Lock
 	vendored map[string]bool // names under charts/: directories and <name>-<version>.tgz
@@ -125,7 +126,7 @@ func archiveMeta(a *render.ChartArchive) (chartMeta, error) {
 	if err != nil {
 		return chartMeta{}, err
 	}
-	m := chartMeta{name: a.Name, vendored: map[string]bool{}}
+	m := chartMeta{name: a.Name, archive: true, vendored: map[string]bool{}}
 	var meta, lock []byte
 	for _, f := range files {
 		switch {
@@ -143,15 +144,23 @@ func archiveMeta(a *render.ChartArchive) (chartMeta, error) {
 	return m, m.parse(meta, lock)
 }
 
+// file names one of the chart's files in errors.
+func (m chartMeta) file(name string) string {
+	if m.archive {
+		return m.name + ": " + name
+	}
+	return path.Join(m.name, name)
+}
+
 func (m *chartMeta) parse(meta, lock []byte) error {
 	m.chart = &chart.Metadata{}
 	if err := yaml.Unmarshal(meta, m.chart); err != nil {
-		return fmt.Errorf("%s/Chart.yaml: %w", m.name, err)
+		return fmt.Errorf("%s: %w", m.file("Chart.yaml"), err)
 	}
 	if lock != nil {
 		m.lock = &chart.Lock{}
 		if err := yaml.Unmarshal(lock, m.lock); err != nil {
-			return fmt.Errorf("%s/Chart.lock: %w", m.name, err)
+			return fmt.Errorf("%s: %w", m.file("Chart.lock"), err)
 		}
 	}
 	return nil
@@ -169,7 +178,7 @@ func (m chartMeta) unvendored() ([]*chart.Dependency, error) {
 			return nil, err
 		}
 		if sum != m.lock.Digest {
-			return nil, fmt.Errorf("%s: the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml): its digest is %s, Chart.yaml's dependencies hash to %s; run helm dependency update", m.name, m.lock.Digest, sum)
+			return nil, fmt.Errorf("%s: the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml): its digest is %s, Chart.yaml's dependencies hash to %s; run helm dependency update", m.file("Chart.lock"), m.lock.Digest, sum)
 		}
 		for _, d := range m.lock.Dependencies {
 			pinned[d.Name] = d.Version
@@ -183,9 +192,9 @@ func (m chartMeta) unvendored() ([]*chart.Dependency, error) {
 		switch {
 		case strings.HasPrefix(d.Repository, "https://"), strings.HasPrefix(d.Repository, "http://"), strings.HasPrefix(d.Repository, "oci://"):
 		case strings.HasPrefix(d.Repository, "file://"):
-			return nil, fmt.Errorf("%s: dependency %s: a file:// repository must be vendored under charts/ (helm dependency build)", m.name, d.Name)
+			return nil, fmt.Errorf("%s: dependency %s: a file:// repository must be vendored under charts/ (helm dependency build)", m.file("Chart.yaml"), d.Name)
 		default:
-			return nil, fmt.Errorf("%s: dependency %s: repository %q is a name from helm repo add; plumb needs the repository's URL", m.name, d.Name, d.Repository)
+			return nil, fmt.Errorf("%s: dependency %s: repository %q is a name from helm repo add; plumb needs the repository's URL", m.file("Chart.yaml"), d.Name, d.Repository)
 		}
 		dep := *d
 		if v, ok := pinned[d.Name]; ok {

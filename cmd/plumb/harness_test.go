@@ -78,7 +78,8 @@ func newE2E(t *testing.T, name string) *e2e {
 	return e
 }
 
-// write replaces the app directory's files with files.
+// write replaces the app directory's files with files (paths may name
+// subdirectories).
 func (e *e2e) write(files map[string]string) {
 	e.t.Helper()
 	ents, _ := os.ReadDir(e.dir)
@@ -86,7 +87,11 @@ func (e *e2e) write(files map[string]string) {
 		os.RemoveAll(filepath.Join(e.dir, ent.Name()))
 	}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(content), 0o644); err != nil {
+		p := filepath.Join(e.dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -17,21 +17,21 @@ func Source(root string, a *v1alpha1.App) render.Source {
 }
 
 // Render renders src into the objects a sync applies (hooks are not among
-// them). An empty render is render.ErrEmptyRender unless allowEmpty, so
-// that nothing downstream prunes on it by accident.
-func Render(ctx context.Context, src render.Source, opts render.Options, allowEmpty bool) ([]*unstructured.Unstructured, error) {
+// them) and the render's warnings. An empty render is render.ErrEmptyRender
+// unless allowEmpty, so that nothing downstream prunes on it by accident.
+func Render(ctx context.Context, src render.Source, opts render.Options, allowEmpty bool) ([]*unstructured.Unstructured, []string, error) {
 	res, err := render.Render(ctx, src, opts)
 	if errors.Is(err, render.ErrEmptyRender) && allowEmpty {
-		return []*unstructured.Unstructured{}, nil
+		return []*unstructured.Unstructured{}, res.Warnings, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	objs := make([]*unstructured.Unstructured, len(res.Objects))
 	for i, o := range res.Objects {
 		objs[i] = o.Object
 	}
-	return objs, nil
+	return objs, res.Warnings, nil
 }
 
 // Capabilities are the cluster's, for Helm's .Capabilities when rendering

@@ -138,7 +138,9 @@ type appState struct {
 
 	rev git.Revision
 	// chart is the App's chart as last resolved (spec.source.chart).
-	chart     charts.Resolved
+	chart charts.Resolved
+	// warnings are the last render's (a chart's lookup calls, say).
+	warnings  []string
 	inputs    []string // repository paths the last render read
 	renderKey string   // content hash of inputs at rev, plus the options
 	// desired identifies the last render's objects, labelled (see kept);

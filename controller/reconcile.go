@@ -110,7 +110,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	// the worker's own fields are written back either way.
 	cur.app.Status = w.app.Status
 	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
-	cur.rev, cur.chart, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.chart, w.inputs, w.renderKey, w.desired, w.syncedKey
+	cur.rev, cur.chart, cur.warnings, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.chart, w.warnings, w.inputs, w.renderKey, w.desired, w.syncedKey
 	cur.applier, cur.health, cur.failures, cur.lastEvent = w.applier, w.health, w.failures, w.lastEvent
 	dropped := false // a resource this App no longer renders
 	for gvr := range cur.watched {

@@ -52,7 +52,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	if key != "" && key == w.renderKey && w.desired != nil {
 		return nil, outcome{}, false
 	}
-	desired, inputs, err := c.render(ctx, w, local, caps, tm)
+	desired, inputs, warnings, err := c.render(ctx, w, local, caps, tm)
 	c.opts.Metrics.rendered(keyOf(app), err)
 	if err != nil {
 		// The last good render stays unused: syncing it would roll the
@@ -70,7 +70,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	if err != nil {
 		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
 	}
-	w.desired, w.inputs, w.renderKey = keep(desired, encoded), inputs, key
+	w.desired, w.inputs, w.renderKey, w.warnings = keep(desired, encoded), inputs, key, warnings
 	tm.mark("intents")
 	return desired, outcome{}, false
 }
@@ -78,20 +78,20 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 // render exports the commit (when the App has a Git source), fetches the
 // App's chart and the dependencies its chart does not vendor, and renders
 // the App, returning its objects and the repository paths the render read.
-func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, caps *render.Capabilities, tm *phases) ([]*unstructured.Unstructured, []string, error) {
+func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, caps *render.Capabilities, tm *phases) (objs []*unstructured.Unstructured, inputs, warnings []string, err error) {
 	app := &w.app
 	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	if local != nil {
 		if err := local.Export(ctx, w.rev.Commit, dir, c.opts.MaxRepoBytes); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		tm.mark("export")
 	} else if err := os.MkdirAll(filepath.Join(dir, apps.SourcePath(app)), 0o700); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	src := apps.Source(dir, app)
 	opts := apps.RenderOptions(app)
@@ -104,17 +104,16 @@ func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, 
 	}
 	ch, err := c.chartsFor(ctx, app)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if _, err := apps.PrepareCharts(ctx, src, &opts, ref, ch); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	inputs, err := render.Inputs(src, opts)
-	if err != nil {
-		return nil, nil, err
+	if inputs, err = render.Inputs(src, opts); err != nil {
+		return nil, nil, nil, err
 	}
-	objs, err := apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty)
-	return objs, inputs, err
+	objs, warnings, err = apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty)
+	return objs, inputs, warnings, err
 }
 
 // renderKey identifies a render: the content of every input at commit and

@@ -125,7 +125,16 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 			set(ConditionReconciling, metav1.ConditionTrue, ReasonProgressing, msg)
 		}
 	}
+	withWarnings(&s, w.warnings)
 	return s
+}
+
+// withWarnings adds what the render did not do to the Ready condition's
+// message, so that it is said where users look.
+func withWarnings(s *v1alpha1.AppStatus, warnings []string) {
+	if c := meta.FindStatusCondition(s.Conditions, ConditionReady); c != nil && len(warnings) > 0 {
+		c.Message += "; warnings: " + strings.Join(warnings, "; ")
+	}
 }
 
 // healthDetail names the objects that are not healthy (at most three).
@@ -174,6 +183,9 @@ func (c *Controller) events(w *appState, old v1alpha1.AppStatus, out outcome) {
 		emit(corev1.EventTypeNormal, "Synced", fmt.Sprintf("%s: %s", rev, countsText(out.counts)), false)
 	case out.outOfSync > 0:
 		emit(corev1.EventTypeNormal, ReasonOutOfSync, fmt.Sprintf("%d objects differ from %s", out.outOfSync, rev), true)
+	}
+	if len(w.warnings) > 0 && out.counts != nil && changedObjects(out.counts) > 0 {
+		emit(corev1.EventTypeWarning, "RenderWarning", strings.Join(w.warnings, "; "), false)
 	}
 	if out.health != nil && old.Health != app.Status.Health {
 		switch out.health.Status {

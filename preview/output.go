@@ -67,6 +67,9 @@ func Markdown(rep *Report, max int) string {
 		if line := chartLine(a); line != "" {
 			lines = append(lines, fmt.Sprintf("- %s: %s\n", a.Name, line))
 		}
+		for _, w := range a.Warnings {
+			lines = append(lines, fmt.Sprintf("- %s: warning: %s\n", a.Name, oneLine(w)))
+		}
 	}
 	if len(lines) > 0 {
 		head.WriteString(strings.Join(lines, "") + "\n")

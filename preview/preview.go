@@ -52,6 +52,8 @@ type App struct {
 	Report    diff.Report  `json:"report"`
 	Live      *diff.Report `json:"live,omitempty"`
 	LiveError string       `json:"liveError,omitempty"`
+	// Warnings are head's render warnings (a chart's lookup calls, say).
+	Warnings []string `json:"warnings,omitempty"`
 	// BaseCharts and HeadCharts are the charts each side rendered
 	// (name@version/digest).
 	BaseCharts []string `json:"baseCharts,omitempty"`
@@ -92,6 +94,7 @@ type run struct {
 	head     string
 	trees    map[string]string // commit → its export
 	rep      *Report
+	warnings []string // the last render's
 	baseApps map[string]*foundApp
 	headApps map[string]*foundApp
 }
@@ -166,6 +169,7 @@ func (r *run) app(ctx context.Context, name string, b, h *foundApp) App {
 		if headObjs, ap.HeadCharts, err = r.render(ctx, r.trees[r.head], &h.app); err != nil {
 			ap.HeadError = r.masker.Scrub(err.Error())
 		}
+		ap.Warnings = r.warnings
 	}
 	if ap.Failed() {
 		return ap
@@ -212,7 +216,8 @@ func (r *run) render(ctx context.Context, root string, app *v1alpha1.App) ([]*un
 	if err != nil {
 		return nil, names, err
 	}
-	objs, err := apps.Render(ctx, src, opts, false)
+	objs, warnings, err := apps.Render(ctx, src, opts, false)
+	r.warnings = warnings
 	return objs, names, err
 }
 

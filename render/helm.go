@@ -61,6 +61,7 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	warnings := lookupWarnings(chrt)
 	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	inst.DryRun = true
 	inst.DryRunOption = "client"
@@ -94,7 +95,7 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 		return nil, fmt.Errorf("%s: helm: %w", dir, err)
 	}
 
-	res := &Result{}
+	res := &Result{Warnings: warnings}
 	var docs []sourcedDoc
 	for _, doc := range splitDocuments([]byte(rel.Manifest)) {
 		docs = append(docs, sourcedDoc{source: helmSource(doc.data), doc: doc})

@@ -171,6 +171,9 @@ type Result struct {
 	// hook annotation, kept apart because they are not part of the desired
 	// state that sync keeps in step. A hook may use generateName.
 	Hooks []Object
+	// Warnings say what the render did not do with its input (a chart's
+	// lookup calls, which return nothing here).
+	Warnings []string
 }
 
 // openSource opens the checkout of src (opts.Limits already defaulted) and

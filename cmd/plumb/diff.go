@@ -44,6 +44,7 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 	if err != nil {
 		return err
 	}
+	e.warn(s)
 	report, err := e.applier.Diff(ctx, e.desired, sync.DiffOptions{
 		Prune:            true,
 		PruneDefinitions: f.app.pruneDefinitions,

@@ -88,6 +88,15 @@ type engine struct {
 	ignore  []diff.IgnoreDifference
 	// charts are the charts fetched for the render, for report headers.
 	charts []charts.Resolved
+	// warnings say what the render did not do (printed to standard error).
+	warnings []string
+}
+
+// warn prints the render's warnings.
+func (e *engine) warn(s streams) {
+	for _, w := range e.warnings {
+		fmt.Fprintf(s.errOut, "warning: %s\n", w)
+	}
 }
 
 // setup connects to the cluster and renders PATH with the cluster's REST
@@ -125,7 +134,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if err != nil {
 		return nil, err
 	}
-	desired, err := apps.Render(ctx, src, opts, allowEmpty)
+	desired, warnings, err := apps.Render(ctx, src, opts, allowEmpty)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +142,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if _, err := a.Prepare(desired, ignore); err != nil {
 		return nil, err
 	}
-	return &engine{applier: a, app: app, desired: desired, ignore: ignore, charts: resolved}, nil
+	return &engine{applier: a, app: app, desired: desired, ignore: ignore, charts: resolved, warnings: warnings}, nil
 }
 
 // isTerminal reports whether w is a terminal (for colour and live progress).

@@ -147,6 +147,9 @@ func runRender(ctx context.Context, s streams, g *globalFlags, f *renderCmdFlags
 	if err != nil && !errors.Is(err, render.ErrEmptyRender) {
 		return err
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(s.errOut, "warning: %s\n", w)
+	}
 	objs := res.Objects
 	if f.hooks {
 		objs = append(objs, res.Hooks...)

@@ -62,6 +62,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	if err != nil {
 		return err
 	}
+	e.warn(s)
 	log := g.logger(s.errOut)
 	log.Info("rendered", "app", e.app, "objects", len(e.desired), "path", path)
 	tty := isTerminal(s.out)

@@ -45,6 +45,18 @@ fmt_ms() { awk -v v="$1" 'BEGIN{printf "%.1f ms", v/1e6}'; }
     echo "| $name | $(fmt_ms "$p") | $(fmt_ms "$r") | \`$tool\` | $ratio |"
   done
   echo
+  echo "## A pinned chart from a repository (\`BenchmarkRenderRemoteChart\`)"
+  echo
+  echo "kube-state-metrics 8.4.0 served by a Helm repository (in-process, HTTPS), rendered again once it is cached:"
+  echo "the pin and the archive come from the chart cache. Goal: no request, within 1.1x of the same chart"
+  echo "rendered from a directory."
+  echo
+  echo "| input | cached remote chart | directory | cached / directory | requests (all renders) |"
+  echo "|---|---|---|---|---|"
+  c=$(ns "BenchmarkRenderRemoteChart/cached"); d=$(ns "BenchmarkRenderRemoteChart/directory")
+  req=$(awk '$1 ~ "^BenchmarkRenderRemoteChart/cached(-[0-9]+)?$" {for (i=1;i<=NF;i++) if ($i=="requests") {print $(i-1); exit}}' "$raw")
+  echo "| kube-state-metrics | $(fmt_ms "$c") | $(fmt_ms "$d") | $(awk -v p="$c" -v r="$d" 'BEGIN{printf "%.2fx", p/r}') | ${req:-?} |"
+  echo
   go run ./hack/benchdoc "$cluster"
 } > "$out"
 echo "wrote $out"

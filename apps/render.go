@@ -3,12 +3,14 @@ package apps
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 )
 
 // Source is where the App's files are in a checkout at root.
@@ -16,22 +18,40 @@ func Source(root string, a *v1alpha1.App) render.Source {
 	return render.Source{Root: root, Path: SourcePath(a)}
 }
 
-// Render renders src into the objects a sync applies (hooks are not among
-// them) and the render's warnings. An empty render is render.ErrEmptyRender
-// unless allowEmpty, so that nothing downstream prunes on it by accident.
-func Render(ctx context.Context, src render.Source, opts render.Options, allowEmpty bool) ([]*unstructured.Unstructured, []string, error) {
+// Rendered is an App's render: the objects a sync applies, the hooks apart
+// from them, and what the render did not do with its input.
+type Rendered struct {
+	Objects  []*unstructured.Unstructured
+	Hooks    []render.Object
+	Warnings []string
+}
+
+// Render renders src. An empty render is render.ErrEmptyRender unless
+// allowEmpty, so that nothing downstream prunes on it by accident. Hooks
+// are not run by plumb yet: each is named in a warning, so that none is
+// skipped without a word.
+func Render(ctx context.Context, src render.Source, opts render.Options, allowEmpty bool) (*Rendered, error) {
 	res, err := render.Render(ctx, src, opts)
-	if errors.Is(err, render.ErrEmptyRender) && allowEmpty {
-		return []*unstructured.Unstructured{}, res.Warnings, nil
+	if err != nil && !(errors.Is(err, render.ErrEmptyRender) && allowEmpty) {
+		return nil, err
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	objs := make([]*unstructured.Unstructured, len(res.Objects))
+	out := &Rendered{Objects: make([]*unstructured.Unstructured, len(res.Objects)), Hooks: res.Hooks, Warnings: res.Warnings}
 	for i, o := range res.Objects {
-		objs[i] = o.Object
+		out.Objects[i] = o.Object
 	}
-	return objs, res.Warnings, nil
+	for _, h := range res.Hooks {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s (hook: %s): not run: plumb does not run hooks yet", hookRef(h.Object), h.Origin.Hook))
+	}
+	return out, nil
+}
+
+// hookRef names a hook, which may have a generateName instead of a name.
+func hookRef(u *unstructured.Unstructured) string {
+	ref := resource.RefOf(u)
+	if ref.Name == "" {
+		ref.Name = u.GetGenerateName() + "*"
+	}
+	return ref.String()
 }
 
 // Capabilities are the cluster's, for Helm's .Capabilities when rendering

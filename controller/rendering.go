@@ -112,8 +112,11 @@ func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, 
 	if inputs, err = render.Inputs(src, opts); err != nil {
 		return nil, nil, nil, err
 	}
-	objs, warnings, err = apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty)
-	return objs, inputs, warnings, err
+	rendered, err := apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return rendered.Objects, inputs, rendered.Warnings, nil
 }
 
 // renderKey identifies a render: the content of every input at commit and

@@ -46,6 +46,17 @@ type Result struct {
 	// ("b/"); empty when unchanged.
 	Diff  string `json:"diff,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Hook is the phase of a hook ("pre-upgrade", "PreSync"), "" for an
+	// object a sync keeps in step.
+	Hook string `json:"hook,omitempty"`
+}
+
+// title is "Kind/namespace/name", with the hook's phase for a hook.
+func (r Result) title() string {
+	if r.Hook != "" {
+		return fmt.Sprintf("%s (hook: %s)", r.Ref, r.Hook)
+	}
+	return r.Ref.String()
 }
 
 // Report is the result for every object, in a stable order.
@@ -98,6 +109,9 @@ type Options struct {
 	// be unchanged (sync's fingerprints): they are reported unchanged
 	// without a request.
 	Unchanged func(*unstructured.Unstructured) bool
+	// Hook, if set, gives an object's hook phase ("" for none), for
+	// Objects to report.
+	Hook func(*unstructured.Unstructured) string
 }
 
 // Compute diffs each desired object against the cluster: the exact answer
@@ -300,7 +314,7 @@ func Objects(base, head []*unstructured.Unstructured, opts Options) Report {
 		ref := resource.RefOf(h)
 		b, ok := byRef[ref]
 		delete(byRef, ref)
-		res := Result{Ref: ref, Diff: unified(m, h, b, opts)}
+		res := Result{Ref: ref, Diff: unified(m, h, b, opts), Hook: hookOf(opts, h)}
 		switch {
 		case !ok:
 			res.Action = Create
@@ -312,8 +326,15 @@ func Objects(base, head []*unstructured.Unstructured, opts Options) Report {
 		results = append(results, res)
 	}
 	for ref, b := range byRef {
-		results = append(results, Result{Ref: ref, Action: Prune, Diff: unified(m, nil, b, opts)})
+		results = append(results, Result{Ref: ref, Action: Prune, Diff: unified(m, nil, b, opts), Hook: hookOf(opts, b)})
 	}
 	sort.SliceStable(results, func(i, j int) bool { return results[i].Ref.String() < results[j].Ref.String() })
 	return Report{Results: results}
+}
+
+func hookOf(opts Options, u *unstructured.Unstructured) string {
+	if opts.Hook == nil {
+		return ""
+	}
+	return opts.Hook(u)
 }

@@ -44,7 +44,7 @@ func WriteText(w io.Writer, r Report, opts TextOptions) error {
 			fmt.Fprintf(&b, "%s\n", paint(ansiRed, "error: "+res.Error))
 			continue
 		}
-		fmt.Fprintf(&b, "%s\n", paint(ansiBold, fmt.Sprintf("%s (%s)", res.Ref, res.Action)))
+		fmt.Fprintf(&b, "%s\n", paint(ansiBold, fmt.Sprintf("%s (%s)", res.title(), res.Action)))
 		for _, line := range strings.SplitAfter(res.Diff, "\n") {
 			switch {
 			case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
@@ -134,7 +134,7 @@ func Sections(heading string, r Report) []Section {
 		if res.Action == Unchanged || res.Action == Error {
 			continue
 		}
-		out = append(out, Section{Heading: heading, Summary: fmt.Sprintf("<code>%s</code> (%s)", res.Ref, res.Action), Body: res.Diff})
+		out = append(out, Section{Heading: heading, Summary: fmt.Sprintf("<code>%s</code> (%s)", res.title(), res.Action), Body: res.Diff})
 		heading = ""
 	}
 	return out

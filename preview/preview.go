@@ -94,7 +94,6 @@ type run struct {
 	head     string
 	trees    map[string]string // commit → its export
 	rep      *Report
-	warnings []string // the last render's
 	baseApps map[string]*foundApp
 	headApps map[string]*foundApp
 }
@@ -149,34 +148,44 @@ func Run(ctx context.Context, repo *git.Local, opts Options) (*Report, error) {
 	return r.rep, nil
 }
 
-// app previews one affected App: both renders, their diff and, with a
-// cluster, head's plan against it.
+// app previews one affected App: both renders, their diff (hooks
+// included, marked with their phase) and, with a cluster, head's plan
+// against it.
 func (r *run) app(ctx context.Context, name string, b, h *foundApp) App {
 	cur := h
 	if cur == nil {
 		cur = b
 	}
 	ap := App{Name: name, Path: apps.SourcePath(&cur.app)}
-	var baseObjs, headObjs []*unstructured.Unstructured
+	var base, head side
 	var err error
 	if b != nil {
-		baseObjs, ap.BaseCharts, err = r.render(ctx, r.trees[r.base], &b.app)
+		base, err = r.render(ctx, r.trees[r.base], &b.app)
+		ap.BaseCharts = base.charts
 		if err != nil && !errors.Is(err, errNoPath) {
 			ap.BaseError = r.masker.Scrub(err.Error())
 		}
 	}
 	if h != nil {
-		if headObjs, ap.HeadCharts, err = r.render(ctx, r.trees[r.head], &h.app); err != nil {
+		head, err = r.render(ctx, r.trees[r.head], &h.app)
+		ap.HeadCharts, ap.Warnings = head.charts, head.warnings
+		if err != nil {
 			ap.HeadError = r.masker.Scrub(err.Error())
 		}
-		ap.Warnings = r.warnings
 	}
 	if ap.Failed() {
 		return ap
 	}
-	ap.Report = diff.Objects(baseObjs, headObjs, diff.Options{Normalize: r.opts.Normalize, Masker: r.masker, From: "base", To: "head"})
+	hooks := map[*unstructured.Unstructured]string{}
+	for _, sd := range []side{base, head} {
+		for _, hk := range sd.hooks {
+			hooks[hk.Object] = hk.Origin.Hook
+		}
+	}
+	ap.Report = diff.Objects(base.all(), head.all(), diff.Options{Normalize: r.opts.Normalize, Masker: r.masker, From: "base", To: "head",
+		Hook: func(u *unstructured.Unstructured) string { return hooks[u] }})
 	if r.opts.Live != nil && h != nil {
-		live, err := r.live(ctx, &h.app, headObjs)
+		live, err := r.live(ctx, &h.app, head.objects)
 		if err != nil {
 			ap.LiveError = r.masker.Scrub(err.Error())
 		} else {
@@ -184,6 +193,27 @@ func (r *run) app(ctx context.Context, name string, b, h *foundApp) App {
 		}
 	}
 	return ap
+}
+
+// side is one revision's render of an App.
+type side struct {
+	objects  []*unstructured.Unstructured
+	hooks    []render.Object
+	charts   []string // name@version/digest of each chart fetched
+	warnings []string
+}
+
+// all is the side's objects and hooks; a hook named by generateName is
+// compared under that prefix (each sync makes a new object of it).
+func (sd side) all() []*unstructured.Unstructured {
+	out := append([]*unstructured.Unstructured{}, sd.objects...)
+	for _, h := range sd.hooks {
+		if h.Object.GetName() == "" {
+			h.Object.SetName(h.Object.GetGenerateName())
+		}
+		out = append(out, h.Object)
+	}
+	return out
 }
 
 // live plans head's render against the cluster, as plumb diff does.
@@ -202,23 +232,26 @@ var errNoPath = errors.New("the App's path does not exist at this revision")
 
 // render renders app in the export at root, with the sandbox closed, and
 // names the charts it fetched.
-func (r *run) render(ctx context.Context, root string, app *v1alpha1.App) ([]*unstructured.Unstructured, []string, error) {
+func (r *run) render(ctx context.Context, root string, app *v1alpha1.App) (side, error) {
 	r.rep.Renders++
 	if st, err := os.Stat(filepath.Join(root, apps.SourcePath(app))); err != nil || !st.IsDir() {
-		return nil, nil, errNoPath
+		return side{}, errNoPath
 	}
 	src, opts := apps.Source(root, app), renderOptions(app)
 	resolved, err := apps.PrepareCharts(ctx, src, &opts, apps.ChartRef(app), r.opts.Charts)
-	var names []string
+	var sd side
 	for _, c := range resolved {
-		names = append(names, c.Revision())
+		sd.charts = append(sd.charts, c.Revision())
 	}
 	if err != nil {
-		return nil, names, err
+		return sd, err
 	}
-	objs, warnings, err := apps.Render(ctx, src, opts, false)
-	r.warnings = warnings
-	return objs, names, err
+	rendered, err := apps.Render(ctx, src, opts, false)
+	if err != nil {
+		return sd, err
+	}
+	sd.objects, sd.hooks, sd.warnings = rendered.Objects, rendered.Hooks, rendered.Warnings
+	return sd, nil
 }
 
 // renderOptions are the App's render options with the sandbox closed: a

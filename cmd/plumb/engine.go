@@ -134,10 +134,11 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if err != nil {
 		return nil, err
 	}
-	desired, warnings, err := apps.Render(ctx, src, opts, allowEmpty)
+	rendered, err := apps.Render(ctx, src, opts, allowEmpty)
 	if err != nil {
 		return nil, err
 	}
+	desired, warnings := rendered.Objects, rendered.Warnings
 	// Labelled in place, as sync applies them, with their intents hashed once.
 	if _, err := a.Prepare(desired, ignore); err != nil {
 		return nil, err

@@ -69,6 +69,14 @@ func Validate(a *v1alpha1.App) error {
 	if p := path.Clean(a.Spec.Source.Path); path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
 		return fmt.Errorf("spec.source.path %q: must be relative and inside the repository", a.Spec.Source.Path)
 	}
+	for i, d := range a.Spec.DependsOn {
+		if d.Name == "" {
+			return fmt.Errorf("spec.dependsOn[%d]: name is required", i)
+		}
+		if d.Name == a.Name && (d.Namespace == "" || d.Namespace == a.Namespace) {
+			return fmt.Errorf("spec.dependsOn[%d]: an App cannot depend on itself", i)
+		}
+	}
 	for _, ig := range IgnoreRules(a) {
 		if err := ig.Validate(); err != nil {
 			return fmt.Errorf("spec.ignoreDifferences: %w", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/diff"
@@ -19,6 +20,15 @@ import (
 func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *phases) outcome {
 	if w.specErr != nil {
 		return c.fail(w, ReasonInvalidSpec, "invalid", w.specErr)
+	}
+	c.mu.Lock()
+	waiting, cycle := c.waitingFor(types.NamespacedName{Namespace: w.app.Namespace, Name: w.app.Name})
+	c.mu.Unlock()
+	if cycle != nil {
+		return c.fail(w, ReasonInvalidSpec, "invalid", cycle)
+	}
+	if waiting != "" { // not a failure: no backoff, woken when it is Ready
+		return outcome{result: "waiting", failure: ReasonDependencyNotReady, err: errors.New("waiting for " + waiting)}
 	}
 	if w.applier == nil {
 		a, err := sync.NewApplier(c.opts.Client, sync.ApplierOptions{

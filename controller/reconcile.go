@@ -74,6 +74,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	c.flush(ctx, &w, tm)
 
 	old := w.app.Status
+	wasReady := readyAtRevision(&w.app)
 	w.app.Status = c.statusFor(&w, out)
 	c.events(&w, old, out)
 	if c.opts.Status != nil && !statusEqual(old, w.app.Status) {
@@ -117,6 +118,9 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 		dropped = dropped || !w.watched[gvr]
 	}
 	cur.watched = w.watched
+	if readyAtRevision(&w.app) != wasReady || w.app.Status.LastAppliedRevision != old.LastAppliedRevision {
+		c.wakeDependants(key)
+	}
 	c.mu.Unlock()
 	if dropped {
 		c.releaseWatches()
@@ -129,6 +133,9 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 func (c *Controller) nextWake(w *appState, out outcome) time.Duration {
 	if out.failure == ReasonInvalidSpec {
 		return -1 // until the spec changes
+	}
+	if out.failure == ReasonDependencyNotReady {
+		return interval(&w.app) // a safety net: a dependency that becomes Ready wakes it at once
 	}
 	if out.err != nil {
 		return retryAfter(&w.app, w.failures, w.nextPoll)

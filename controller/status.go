@@ -82,6 +82,10 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 		})
 	}
 	switch {
+	case out.failure == ReasonDependencyNotReady:
+		set(ConditionReady, metav1.ConditionFalse, out.failure, out.err.Error())
+		set(ConditionStalled, metav1.ConditionFalse, out.failure, "")
+		set(ConditionReconciling, metav1.ConditionTrue, out.failure, out.err.Error())
 	case out.err != nil:
 		msg := out.err.Error()
 		if s.LastAppliedRevision != "" && out.failure != ReasonSyncFailed {
@@ -100,33 +104,39 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 		set(ConditionStalled, metav1.ConditionFalse, ReasonOutOfSync, "")
 		set(ConditionReconciling, metav1.ConditionFalse, ReasonOutOfSync, "")
 	default:
-		status, detail := health.Status(s.Health), ""
-		if out.health != nil {
-			detail = healthDetail(out.health)
-		}
-		switch status {
-		case health.Healthy, health.Suspended:
-			msg := fmt.Sprintf("applied %s; %s", rev, strings.ToLower(string(status)))
-			set(ConditionReady, metav1.ConditionTrue, ReasonSucceeded, msg)
-			set(ConditionStalled, metav1.ConditionFalse, ReasonSucceeded, "")
-			set(ConditionReconciling, metav1.ConditionFalse, ReasonSucceeded, "")
-		case health.Degraded:
-			msg := fmt.Sprintf("applied %s; degraded: %s", rev, detail)
-			set(ConditionReady, metav1.ConditionFalse, ReasonDegraded, msg)
-			set(ConditionStalled, metav1.ConditionTrue, ReasonDegraded, msg)
-			set(ConditionReconciling, metav1.ConditionFalse, ReasonDegraded, "")
-		default:
-			msg := fmt.Sprintf("applied %s; waiting for %s", rev, detail)
-			if detail == "" {
-				msg = fmt.Sprintf("applied %s; waiting for health", rev)
-			}
-			set(ConditionReady, metav1.ConditionFalse, ReasonProgressing, msg)
-			set(ConditionStalled, metav1.ConditionFalse, ReasonProgressing, "")
-			set(ConditionReconciling, metav1.ConditionTrue, ReasonProgressing, msg)
-		}
+		healthConditions(set, health.Status(s.Health), out.health, rev)
 	}
 	withWarnings(&s, w.warnings)
 	return s
+}
+
+// healthConditions sets the conditions of a pass that applied (or found
+// in step) what it rendered: they follow the App's health.
+func healthConditions(set func(typ string, status metav1.ConditionStatus, reason, msg string), status health.Status, rep *health.Report, rev string) {
+	detail := ""
+	if rep != nil {
+		detail = healthDetail(rep)
+	}
+	switch status {
+	case health.Healthy, health.Suspended:
+		msg := fmt.Sprintf("applied %s; %s", rev, strings.ToLower(string(status)))
+		set(ConditionReady, metav1.ConditionTrue, ReasonSucceeded, msg)
+		set(ConditionStalled, metav1.ConditionFalse, ReasonSucceeded, "")
+		set(ConditionReconciling, metav1.ConditionFalse, ReasonSucceeded, "")
+	case health.Degraded:
+		msg := fmt.Sprintf("applied %s; degraded: %s", rev, detail)
+		set(ConditionReady, metav1.ConditionFalse, ReasonDegraded, msg)
+		set(ConditionStalled, metav1.ConditionTrue, ReasonDegraded, msg)
+		set(ConditionReconciling, metav1.ConditionFalse, ReasonDegraded, "")
+	default:
+		msg := fmt.Sprintf("applied %s; waiting for %s", rev, detail)
+		if detail == "" {
+			msg = fmt.Sprintf("applied %s; waiting for health", rev)
+		}
+		set(ConditionReady, metav1.ConditionFalse, ReasonProgressing, msg)
+		set(ConditionStalled, metav1.ConditionFalse, ReasonProgressing, "")
+		set(ConditionReconciling, metav1.ConditionTrue, ReasonProgressing, msg)
+	}
 }
 
 // withWarnings adds what the render did not do to the Ready condition's
@@ -177,6 +187,8 @@ func (c *Controller) events(w *appState, old v1alpha1.AppStatus, out outcome) {
 	}
 	rev := app.Status.LastAttemptedRevision
 	switch {
+	case out.failure == ReasonDependencyNotReady:
+		emit(corev1.EventTypeNormal, out.failure, out.err.Error(), true)
 	case out.err != nil:
 		emit(corev1.EventTypeWarning, out.failure, out.err.Error(), true)
 	case out.counts != nil && changedObjects(out.counts) > 0:

@@ -49,6 +49,16 @@ type AppSpec struct {
 	Destination       Destination        `json:"destination,omitempty"`
 	SyncPolicy        SyncPolicy         `json:"syncPolicy,omitempty"`
 	IgnoreDifferences []IgnoreDifference `json:"ignoreDifferences,omitempty"`
+	// DependsOn names Apps that must be Ready at their current revision
+	// before this App is synced.
+	DependsOn []AppReference `json:"dependsOn,omitempty"`
+}
+
+// AppReference names an App; Namespace defaults to the referring App's.
+type AppReference struct {
+	// +kubebuilder:validation:MinLength=1
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // IgnoreDifference leaves fields of matching objects alone: they are

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -15,6 +16,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"sigs.k8s.io/yaml"
 
+	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/render"
 )
@@ -23,11 +25,17 @@ import (
 // a chart that needs a dependency it does not vendor then fails to render,
 // naming it.
 type Charts struct {
+	// Fetcher fetches; Open, when Fetcher is nil, makes it on first use
+	// (a CLI run that renders no remote chart opens no cache).
 	Fetcher *charts.Fetcher
+	Open    func() (*charts.Fetcher, error)
 	// Credentials returns the credentials for a repository URL (nil: none).
 	Credentials func(repoURL string) *charts.Credentials
 	// Offline refuses to fetch: every chart must be in the cache already.
 	Offline bool
+	// Hosts, if not nil, are the only repository hosts charts may come
+	// from (plumb preview: a pull request must not choose what CI fetches).
+	Hosts map[string]bool
 }
 
 // PrepareCharts fetches what the Helm render of src needs and puts it in
@@ -70,17 +78,37 @@ func PrepareCharts(ctx context.Context, src render.Source, opts *render.Options,
 
 // get fetches ref, or says why it cannot.
 func (c *Charts) get(ctx context.Context, ref charts.Ref) (charts.Resolved, []byte, error) {
-	if c == nil || c.Fetcher == nil {
-		return charts.Resolved{}, nil, fmt.Errorf("chart %s: fetching charts is not enabled here", ref)
+	f, cred, err := c.fetcher(ref)
+	if err != nil {
+		return charts.Resolved{}, nil, err
+	}
+	if c.Offline {
+		return f.Cached(ref, cred)
+	}
+	return f.Get(ctx, ref, cred)
+}
+
+// fetcher is the Fetcher for ref and its credentials, once ref passes the
+// host check.
+func (c *Charts) fetcher(ref charts.Ref) (*charts.Fetcher, *charts.Credentials, error) {
+	if c == nil || (c.Fetcher == nil && c.Open == nil) {
+		return nil, nil, fmt.Errorf("chart %s: fetching charts is not enabled here", ref)
+	}
+	if c.Hosts != nil && !c.Hosts[charts.Host(ref.RepoURL)] {
+		return nil, nil, fmt.Errorf("chart %s: its repository's host is not one the base revision uses (allow it with --chart-allow-host)", ref)
+	}
+	if c.Fetcher == nil {
+		f, err := c.Open()
+		if err != nil {
+			return nil, nil, err
+		}
+		c.Fetcher = f
 	}
 	var cred *charts.Credentials
 	if c.Credentials != nil {
 		cred = c.Credentials(ref.RepoURL)
 	}
-	if c.Offline {
-		return c.Fetcher.Cached(ref)
-	}
-	return c.Fetcher.Get(ctx, ref, cred)
+	return c.Fetcher, cred, nil
 }
 
 // chartMeta is what dependency resolution reads of a chart.
@@ -104,20 +132,51 @@ func dirMeta(src render.Source, renderer render.Renderer) (chartMeta, error) {
 	}
 	defer root.Close()
 	dir := path.Clean(src.Path)
+	if renderer == render.Auto {
+		for _, k := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+			if _, err := root.Stat(path.Join(dir, k)); err == nil {
+				return chartMeta{}, nil // a Kustomize directory, as render detects it
+			}
+		}
+	}
 	m := chartMeta{name: dir, vendored: map[string]bool{}}
-	data, err := root.ReadFile(path.Join(dir, "Chart.yaml"))
+	data, err := readCapped(root, path.Join(dir, "Chart.yaml"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return chartMeta{}, nil
 	}
 	if err != nil {
 		return chartMeta{}, err
 	}
-	lock, _ := root.ReadFile(path.Join(dir, "Chart.lock"))
+	lock, err := readCapped(root, path.Join(dir, "Chart.lock"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return chartMeta{}, err
+	}
 	entries, _ := fs.ReadDir(root.FS(), path.Join(dir, "charts"))
 	for _, e := range entries {
 		m.vendored[e.Name()] = true
 	}
 	return m, m.parse(data, lock)
+}
+
+// maxMetaBytes caps Chart.yaml and Chart.lock, untrusted input read before
+// render (whose own caps are larger but come later).
+const maxMetaBytes = 1 << 20
+
+// readCapped reads a file of root up to maxMetaBytes.
+func readCapped(root *os.Root, name string) ([]byte, error) {
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxMetaBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > maxMetaBytes {
+		return nil, fmt.Errorf("%s: over the %d-byte limit", name, maxMetaBytes)
+	}
+	return data, nil
 }
 
 // archiveMeta reads a chart archive's Chart.yaml, Chart.lock and charts/.
@@ -166,24 +225,10 @@ func (m *chartMeta) parse(meta, lock []byte) error {
 	return nil
 }
 
-// unvendored lists the dependencies to fetch, at the lock's versions.
+// unvendored lists the dependencies to fetch, at the lock's versions. The
+// lock is checked against Chart.yaml only when something is to be fetched,
+// as helm template renders a fully vendored chart whatever its lock says.
 func (m chartMeta) unvendored() ([]*chart.Dependency, error) {
-	if len(m.chart.Dependencies) == 0 {
-		return nil, nil
-	}
-	pinned := map[string]string{}
-	if m.lock != nil {
-		sum, err := hashReq(m.chart.Dependencies, m.lock.Dependencies)
-		if err != nil {
-			return nil, err
-		}
-		if sum != m.lock.Digest {
-			return nil, fmt.Errorf("%s: the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml): its digest is %s, Chart.yaml's dependencies hash to %s; run helm dependency update", m.file("Chart.lock"), m.lock.Digest, sum)
-		}
-		for _, d := range m.lock.Dependencies {
-			pinned[d.Name] = d.Version
-		}
-	}
 	var out []*chart.Dependency
 	for _, d := range m.chart.Dependencies {
 		if m.isVendored(d.Name) || d.Repository == "" {
@@ -197,20 +242,37 @@ func (m chartMeta) unvendored() ([]*chart.Dependency, error) {
 			return nil, fmt.Errorf("%s: dependency %s: repository %q is a name from helm repo add; plumb needs the repository's URL", m.file("Chart.yaml"), d.Name, d.Repository)
 		}
 		dep := *d
-		if v, ok := pinned[d.Name]; ok {
-			dep.Version = v
-		}
 		out = append(out, &dep)
+	}
+	if len(out) == 0 || m.lock == nil {
+		return out, nil
+	}
+	sum, err := hashReq(m.chart.Dependencies, m.lock.Dependencies)
+	if err != nil {
+		return nil, err
+	}
+	if sum != m.lock.Digest {
+		return nil, fmt.Errorf("%s: the lock file (Chart.lock) is out of sync with the dependencies file (Chart.yaml): its digest is %s, Chart.yaml's dependencies hash to %s; run helm dependency update", m.file("Chart.lock"), m.lock.Digest, sum)
+	}
+	for _, dep := range out {
+		for _, l := range m.lock.Dependencies {
+			if l.Name == dep.Name {
+				dep.Version = l.Version
+			}
+		}
 	}
 	return out, nil
 }
 
+// isVendored reports whether charts/ holds the dependency: a directory of
+// its name, or an archive <name>-<version>.tgz.
 func (m chartMeta) isVendored(name string) bool {
 	if m.vendored[name] {
 		return true
 	}
 	for v := range m.vendored {
-		if strings.HasPrefix(v, name+"-") && strings.HasSuffix(v, ".tgz") {
+		rest, ok := strings.CutPrefix(v, name+"-")
+		if ok && strings.HasSuffix(rest, ".tgz") && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
 			return true
 		}
 	}
@@ -232,16 +294,32 @@ func hashReq(req, lock []*chart.Dependency) (string, error) {
 // Resolve resolves ref (the version to use and its digest) without fetching
 // the archive; offline it answers from the cache.
 func (c *Charts) Resolve(ctx context.Context, ref charts.Ref) (charts.Resolved, error) {
-	if c == nil || c.Fetcher == nil {
-		return charts.Resolved{}, fmt.Errorf("chart %s: fetching charts is not enabled here", ref)
+	f, cred, err := c.fetcher(ref)
+	if err != nil {
+		return charts.Resolved{}, err
 	}
 	if c.Offline {
-		r, _, err := c.Fetcher.Cached(ref)
+		r, _, err := f.Cached(ref, cred)
 		return r, err
 	}
-	var cred *charts.Credentials
-	if c.Credentials != nil {
-		cred = c.Credentials(ref.RepoURL)
+	return f.Resolve(ctx, ref, cred)
+}
+
+// ChartHosts are the repository hosts a render of the App at src may fetch
+// from: its chart's, and those of the dependencies its Chart.yaml lists.
+func ChartHosts(src render.Source, a *v1alpha1.App) []string {
+	var out []string
+	if ref := ChartRef(a); ref != nil {
+		return append(out, charts.Host(ref.RepoURL))
 	}
-	return c.Fetcher.Resolve(ctx, ref, cred)
+	meta, err := dirMeta(src, RenderOptions(a).Renderer)
+	if err != nil || meta.chart == nil {
+		return nil
+	}
+	for _, d := range meta.chart.Dependencies {
+		if h := charts.Host(d.Repository); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }

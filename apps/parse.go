@@ -131,8 +131,12 @@ func RenderOptions(a *v1alpha1.App) render.Options {
 	if namespace == "" {
 		namespace = a.Namespace
 	}
+	renderer := render.Renderer(r.Renderer)
+	if renderer == render.Auto && a.Spec.Source.Chart != nil {
+		renderer = render.Helm // the directory holds value files, not a chart
+	}
 	return render.Options{
-		Renderer:  render.Renderer(r.Renderer),
+		Renderer:  renderer,
 		Namespace: namespace,
 		Plain:     render.PlainOptions{Recursive: r.Plain.Recursive, Include: r.Plain.Include, Exclude: r.Plain.Exclude},
 		Helm: render.HelmOptions{

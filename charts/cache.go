@@ -147,27 +147,28 @@ func (c *Cache) putIndex(url string, ci cachedIndex) error {
 	return writeAtomic(c.indexPath(url), data)
 }
 
-// pinPath keys what an exact version resolved to.
-func (c *Cache) pinPath(ref Ref) string {
-	sum := sha256.Sum256([]byte(ref.RepoURL + "\x00" + ref.Name + "\x00" + ref.Version))
+// pinPath keys what an exact version resolved to, with which credentials
+// (credKey).
+func (c *Cache) pinPath(ref Ref, cred string) string {
+	sum := sha256.Sum256([]byte(ref.RepoURL + "\x00" + ref.Name + "\x00" + ref.Version + "\x00" + cred))
 	return filepath.Join(c.dir, "pins", hex.EncodeToString(sum[:16])+".json")
 }
 
-func (c *Cache) pin(ref Ref) (Resolved, bool) {
+func (c *Cache) pin(ref Ref, cred string) (Resolved, bool) {
 	var r Resolved
-	data, err := os.ReadFile(c.pinPath(ref))
+	data, err := os.ReadFile(c.pinPath(ref, cred))
 	if err != nil || json.Unmarshal(data, &r) != nil || r.Ref != ref {
 		return Resolved{}, false
 	}
 	return r, true
 }
 
-func (c *Cache) putPin(r Resolved) error {
+func (c *Cache) putPin(r Resolved, cred string) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(c.pinPath(r.Ref), data)
+	return writeAtomic(c.pinPath(r.Ref, cred), data)
 }
 
 // writeAtomic writes data to a temporary file beside p and renames it over p.

@@ -43,7 +43,7 @@ func exact(v string) bool {
 // GET of its index).
 func (f *Fetcher) Resolve(ctx context.Context, ref Ref, cred *Credentials) (Resolved, error) {
 	if exact(ref.Version) {
-		if r, ok := f.cache.pin(ref); ok {
+		if r, ok := f.cache.pin(ref, credKey(cred)); ok {
 			return r, nil
 		}
 	}
@@ -58,7 +58,7 @@ func (f *Fetcher) Resolve(ctx context.Context, ref Ref, cred *Credentials) (Reso
 		return Resolved{}, err
 	}
 	if r.Digest != "" && exact(ref.Version) {
-		_ = f.cache.putPin(r) // a miss next time costs one more resolve, no error
+		_ = f.cache.putPin(r, credKey(cred)) // a miss next time costs one more resolve, no error
 	}
 	return r, nil
 }
@@ -72,7 +72,7 @@ func (f *Fetcher) Fetch(ctx context.Context, r Resolved, cred *Credentials) (Res
 			return r, data, nil
 		}
 	}
-	v, err, _ := f.flights.Do(r.URL+"\x00"+r.Digest, func() (any, error) {
+	v, err, _ := f.flights.Do(r.URL+"\x00"+r.Digest+"\x00"+credKey(cred), func() (any, error) {
 		var data []byte
 		var err error
 		if r.Ref.oci() {
@@ -107,13 +107,13 @@ func (f *Fetcher) Get(ctx context.Context, ref Ref, cred *Credentials) (Resolved
 }
 
 // Cached answers Get from the cache alone, for a caller that must not reach
-// the network: an exact version fetched before, or an error naming the
-// chart it needs.
-func (f *Fetcher) Cached(ref Ref) (Resolved, []byte, error) {
+// the network: an exact version fetched before (with the same credentials),
+// or an error naming the chart it needs.
+func (f *Fetcher) Cached(ref Ref, cred *Credentials) (Resolved, []byte, error) {
 	if !exact(ref.Version) {
 		return Resolved{}, nil, fmt.Errorf("chart %s: a version range needs its repository, and fetching is off", ref)
 	}
-	r, ok := f.cache.pin(ref)
+	r, ok := f.cache.pin(ref, credKey(cred))
 	if ok {
 		if data, ok := f.cache.Archive(r.Digest); ok {
 			return r, data, nil

@@ -36,7 +36,9 @@ func (f *Fetcher) resolveHTTP(ctx context.Context, ref Ref, cred *Credentials) (
 	if len(cv.URLs) == 0 {
 		return Resolved{}, fmt.Errorf("chart %q version %q in %s: the index lists no URL", ref.Name, cv.Version, redact(ref.RepoURL))
 	}
-	chartURL, err := base.Parse(cv.URLs[0])
+	dir := *base // relative URLs resolve against the repository as a directory, as Helm's do
+	dir.Path = strings.TrimSuffix(dir.Path, "/") + "/"
+	chartURL, err := dir.Parse(cv.URLs[0])
 	if err != nil {
 		return Resolved{}, fmt.Errorf("chart %q version %q in %s: URL %q: %w", ref.Name, cv.Version, redact(ref.RepoURL), redact(cv.URLs[0]), err)
 	}

@@ -1,8 +1,10 @@
 package charts
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,7 +56,9 @@ type Credentials struct {
 type Options struct {
 	// CABundle (PEM) is trusted besides the system's roots.
 	CABundle []byte
-	// AllowHTTP permits http:// repositories and plain-HTTP registries.
+	// AllowHTTP permits http:// repositories, and reaches OCI registries
+	// over plain HTTP (oci:// says nothing of the transport; helm's
+	// --plain-http is the same switch).
 	AllowHTTP bool
 	// AllowOtherHosts lets an index point chart downloads at other hosts
 	// (they get no credentials).
@@ -70,11 +74,12 @@ type Options struct {
 // ErrNotFound marks a chart or version that its repository does not hold.
 var ErrNotFound = errors.New("not found")
 
-// httpClient trusts the system roots plus opts.CABundle and never follows
-// a redirect to another host (which would carry credentials there).
+// httpClient trusts the system roots plus opts.CABundle. It follows
+// redirects to other hosts (registries send blobs to a CDN; Go drops the
+// Authorization header on the way) but never from https to http unless
+// http is allowed.
 func httpClient(opts Options) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
+	tr := http.DefaultTransport.(*http.Transport).Clone() // HTTPS_PROXY and friends apply
 	if len(opts.CABundle) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
@@ -92,8 +97,8 @@ func httpClient(opts Options) (*http.Client, error) {
 			if len(via) >= 5 {
 				return errors.New("too many redirects")
 			}
-			if req.URL.Host != via[0].URL.Host {
-				return fmt.Errorf("redirect to another host (%s) refused", req.URL.Host)
+			if req.URL.Scheme == "http" && via[0].URL.Scheme == "https" && !opts.AllowHTTP {
+				return fmt.Errorf("redirect from https to http://%s refused", req.URL.Host)
 			}
 			return nil
 		},
@@ -127,4 +132,25 @@ func redact(raw string) string {
 	u.User = nil
 	u.RawQuery, u.Fragment = "", ""
 	return u.String()
+}
+
+// Host is a URL's host[:port] ("" when it does not parse), for matching
+// credentials to the repository they belong to.
+func Host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// credKey identifies credentials without holding them: pins and shared
+// downloads are per credentials, so an App without access to a private
+// chart cannot render it from what another App fetched.
+func credKey(c *Credentials) string {
+	if c == nil || *c == (Credentials{}) {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(c.Username + "\x00" + c.Password + "\x00" + c.BearerToken))
+	return hex.EncodeToString(sum[:8])
 }

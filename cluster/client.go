@@ -150,7 +150,7 @@ func (c *Client) Mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, err
 	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
 		// A CRD may have appeared since discovery was cached.
-		c.mapper.Reset()
+		c.ResetMapper()
 		m, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
 	if err != nil {

@@ -140,7 +140,10 @@ type appState struct {
 	// chart is the App's chart as last resolved (spec.source.chart).
 	chart charts.Resolved
 	// warnings are the last render's (a chart's lookup calls, say).
-	warnings  []string
+	warnings []string
+	// usedCaps: the last render asked for the cluster's capabilities (a
+	// Helm chart), which are then part of its key.
+	usedCaps  bool
 	inputs    []string // repository paths the last render read
 	renderKey string   // content hash of inputs at rev, plus the options
 	// desired identifies the last render's objects, labelled (see kept);

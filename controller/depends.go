@@ -27,19 +27,19 @@ func dependencies(app *v1alpha1.App) []types.NamespacedName {
 	return out
 }
 
-// waitingFor says which dependency of key is not Ready at its current
-// revision ("" when all are), or the cycle key's dependencies form. Callers
+// waitingFor says which dependency of app is not Ready at its current
+// revision ("" when all are), or the cycle app's dependencies form. Callers
 // hold c.mu.
-func (c *Controller) waitingFor(key types.NamespacedName) (waiting string, cycle error) {
-	st := c.apps[key]
-	if path := c.cycle(key, key, nil, map[types.NamespacedName]bool{}); path != nil {
+func (c *Controller) waitingFor(app *v1alpha1.App) (waiting string, cycle error) {
+	key := types.NamespacedName{Namespace: app.Namespace, Name: app.Name}
+	if path := c.cycle(key, key, app, nil, map[types.NamespacedName]bool{}); path != nil {
 		names := make([]string, len(path))
 		for i, k := range path {
 			names[i] = k.String()
 		}
 		return "", fmt.Errorf("spec.dependsOn: a cycle: %s", strings.Join(names, " → "))
 	}
-	for _, d := range dependencies(&st.app) {
+	for _, d := range dependencies(app) {
 		dep, ok := c.apps[d]
 		if !ok {
 			return fmt.Sprintf("App %s, which does not exist", d), nil
@@ -55,21 +55,22 @@ func (c *Controller) waitingFor(key types.NamespacedName) (waiting string, cycle
 	return "", nil
 }
 
-// cycle returns the path from start back to start through at's
-// dependencies, nil when there is none.
-func (c *Controller) cycle(start, at types.NamespacedName, path []types.NamespacedName, seen map[types.NamespacedName]bool) []types.NamespacedName {
+// cycle returns the path from start back to start through the
+// dependencies of at (the App atApp), nil when there is none.
+func (c *Controller) cycle(start, at types.NamespacedName, atApp *v1alpha1.App, path []types.NamespacedName, seen map[types.NamespacedName]bool) []types.NamespacedName {
 	path = append(path, at)
-	st, ok := c.apps[at]
-	if !ok || seen[at] {
+	if seen[at] {
 		return nil
 	}
 	seen[at] = true
-	for _, d := range dependencies(&st.app) {
+	for _, d := range dependencies(atApp) {
 		if d == start {
 			return append(path, d)
 		}
-		if p := c.cycle(start, d, path, seen); p != nil {
-			return p
+		if st, ok := c.apps[d]; ok {
+			if p := c.cycle(start, d, &st.app, path, seen); p != nil {
+				return p
+			}
 		}
 	}
 	return nil

@@ -47,7 +47,7 @@ func TestWaitingFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.app, func(t *testing.T) {
-			waiting, cycle := c.waitingFor(types.NamespacedName{Namespace: "ns", Name: tt.app})
+			waiting, cycle := c.waitingFor(&c.apps[types.NamespacedName{Namespace: "ns", Name: tt.app}].app)
 			if !strings.HasPrefix(waiting, tt.waiting) || (tt.waiting == "" && waiting != "") {
 				t.Errorf("waiting = %q, want %q", waiting, tt.waiting)
 			}

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/plumbhq/plumb/apps"
+	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/sync"
@@ -22,7 +22,7 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 		return c.fail(w, ReasonInvalidSpec, "invalid", w.specErr)
 	}
 	c.mu.Lock()
-	waiting, cycle := c.waitingFor(types.NamespacedName{Namespace: w.app.Namespace, Name: w.app.Name})
+	waiting, cycle := c.waitingFor(&w.app)
 	c.mu.Unlock()
 	if cycle != nil {
 		return c.fail(w, ReasonInvalidSpec, "invalid", cycle)
@@ -105,6 +105,7 @@ func (c *Controller) source(ctx context.Context, w *appState, now time.Time, tm 
 		w.rev = rev
 		tm.mark("git")
 	}
+	w.chart = charts.Resolved{} // none, unless the App names one
 	if ref := apps.ChartRef(&w.app); ref != nil {
 		ch, err := c.chartsFor(ctx, &w.app)
 		if err == nil {

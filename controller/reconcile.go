@@ -111,7 +111,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	// the worker's own fields are written back either way.
 	cur.app.Status = w.app.Status
 	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
-	cur.rev, cur.chart, cur.warnings, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.chart, w.warnings, w.inputs, w.renderKey, w.desired, w.syncedKey
+	cur.rev, cur.chart, cur.warnings, cur.usedCaps, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.chart, w.warnings, w.usedCaps, w.inputs, w.renderKey, w.desired, w.syncedKey
 	cur.applier, cur.health, cur.failures, cur.lastEvent = w.applier, w.health, w.failures, w.lastEvent
 	dropped := false // a resource this App no longer renders
 	for gvr := range cur.watched {
@@ -131,6 +131,9 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 // nextWake is the delay until the App's next pass: the earliest of its
 // next poll, next drift check, a retry and a health recheck; -1 for never.
 func (c *Controller) nextWake(w *appState, out outcome) time.Duration {
+	if out.failure == ReasonInvalidSpec && w.specErr == nil {
+		return interval(&w.app) // a dependsOn cycle: another App's spec may break it
+	}
 	if out.failure == ReasonInvalidSpec {
 		return -1 // until the spec changes
 	}

@@ -37,11 +37,15 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	// the render: they are the only paths a render of this App reads, and a
 	// change that adds an input (a new Kustomize base) changes a file among
 	// them (the kustomization that names it).
-	// Helm's .Capabilities are an input too: a CRD installed since renders
-	// again (discovery is cached, refreshed with the REST mapper).
-	caps, err := apps.Capabilities(c.opts.Client)()
-	if err != nil {
-		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
+	// Helm's .Capabilities are an input of a render that asked for them: a
+	// CRD installed since renders such an App again (discovery is cached,
+	// refreshed with the REST mapper). Other Apps neither ask nor depend on
+	// discovery.
+	var caps *render.Capabilities
+	if w.usedCaps {
+		if caps, err = apps.Capabilities(c.opts.Client)(); err != nil {
+			return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
+		}
 	}
 	key := ""
 	if w.inputs != nil {
@@ -52,7 +56,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	if key != "" && key == w.renderKey && w.desired != nil {
 		return nil, outcome{}, false
 	}
-	desired, inputs, warnings, err := c.render(ctx, w, local, caps, tm)
+	desired, inputs, warnings, caps, err := c.render(ctx, w, local, tm)
 	c.opts.Metrics.rendered(keyOf(app), err)
 	if err != nil {
 		// The last good render stays unused: syncing it would roll the
@@ -70,7 +74,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	if err != nil {
 		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
 	}
-	w.desired, w.inputs, w.renderKey, w.warnings = keep(desired, encoded), inputs, key, warnings
+	w.desired, w.inputs, w.renderKey, w.warnings, w.usedCaps = keep(desired, encoded), inputs, key, warnings, caps != nil
 	tm.mark("intents")
 	return desired, outcome{}, false
 }
@@ -78,45 +82,50 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 // render exports the commit (when the App has a Git source), fetches the
 // App's chart and the dependencies its chart does not vendor, and renders
 // the App, returning its objects and the repository paths the render read.
-func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, caps *render.Capabilities, tm *phases) (objs []*unstructured.Unstructured, inputs, warnings []string, err error) {
+func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, tm *phases) (objs []*unstructured.Unstructured, inputs, warnings []string, caps *render.Capabilities, err error) {
 	app := &w.app
 	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	if local != nil {
 		if err := local.Export(ctx, w.rev.Commit, dir, c.opts.MaxRepoBytes); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		tm.mark("export")
 	} else if err := os.MkdirAll(filepath.Join(dir, apps.SourcePath(app)), 0o700); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	src := apps.Source(dir, app)
 	opts := apps.RenderOptions(app)
 	opts.Mapper = c.opts.Client.Mapper()
 	opts.Cache = c.renders
-	opts.Capabilities = func() (*render.Capabilities, error) { return caps, nil }
+	discover := apps.Capabilities(c.opts.Client)
+	opts.Capabilities = func() (*render.Capabilities, error) { // asked only by a Helm render
+		var err error
+		caps, err = discover()
+		return caps, err
+	}
 	var ref *charts.Ref
 	if w.chart.Version != "" { // exactly what the poll resolved
 		ref = &charts.Ref{RepoURL: w.chart.Ref.RepoURL, Name: w.chart.Ref.Name, Version: w.chart.Version}
 	}
 	ch, err := c.chartsFor(ctx, app)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if _, err := apps.PrepareCharts(ctx, src, &opts, ref, ch); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if inputs, err = render.Inputs(src, opts); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	rendered, err := apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return rendered.Objects, inputs, rendered.Warnings, nil
+	return rendered.Objects, inputs, rendered.Warnings, caps, nil
 }
 
 // renderKey identifies a render: the content of every input at commit and

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
@@ -59,12 +58,9 @@ func (c *Controller) credentials(ctx context.Context, app *v1alpha1.App) (*git.C
 	if ref == nil {
 		return nil, nil
 	}
-	if c.opts.Secrets == nil {
-		return nil, fmt.Errorf("Secret/%s/%s: this controller reads no Secrets", app.Namespace, ref.Name)
-	}
-	data, err := c.opts.Secrets.Secret(ctx, app.Namespace, ref.Name)
+	data, err := c.secret(ctx, app.Namespace, ref.Name)
 	if err != nil {
-		return nil, fmt.Errorf("Secret/%s/%s: %w", app.Namespace, ref.Name, err)
+		return nil, err
 	}
 	return &git.Credentials{
 		Username:      string(data[SecretUsername]),
@@ -90,17 +86,14 @@ func (c *Controller) chartsFor(ctx context.Context, app *v1alpha1.App) (*apps.Ch
 	if src == nil || src.SecretRef == nil {
 		return &ch, nil
 	}
-	if c.opts.Secrets == nil {
-		return nil, fmt.Errorf("Secret/%s/%s: this controller reads no Secrets", app.Namespace, src.SecretRef.Name)
-	}
-	data, err := c.opts.Secrets.Secret(ctx, app.Namespace, src.SecretRef.Name)
+	data, err := c.secret(ctx, app.Namespace, src.SecretRef.Name)
 	if err != nil {
-		return nil, fmt.Errorf("Secret/%s/%s: %w", app.Namespace, src.SecretRef.Name, err)
+		return nil, err
 	}
 	cred := &charts.Credentials{Username: string(data[SecretUsername]), Password: string(data[SecretPassword]), BearerToken: string(data[SecretToken])}
-	host := hostOf(src.RepoURL)
+	host := charts.Host(src.RepoURL)
 	ch.Credentials = func(repoURL string) *charts.Credentials {
-		if hostOf(repoURL) != host {
+		if charts.Host(repoURL) != host {
 			return nil
 		}
 		return cred
@@ -108,10 +101,14 @@ func (c *Controller) chartsFor(ctx context.Context, app *v1alpha1.App) (*apps.Ch
 	return &ch, nil
 }
 
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
+// secret reads the Secret ns/name for credentials, naming it in errors.
+func (c *Controller) secret(ctx context.Context, ns, name string) (map[string][]byte, error) {
+	if c.opts.Secrets == nil {
+		return nil, fmt.Errorf("Secret/%s/%s: this controller reads no Secrets", ns, name)
 	}
-	return u.Host
+	data, err := c.opts.Secrets.Secret(ctx, ns, name)
+	if err != nil {
+		return nil, fmt.Errorf("Secret/%s/%s: %w", ns, name, err)
+	}
+	return data, nil
 }

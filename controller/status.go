@@ -142,8 +142,13 @@ func healthConditions(set func(typ string, status metav1.ConditionStatus, reason
 // withWarnings adds what the render did not do to the Ready condition's
 // message, so that it is said where users look.
 func withWarnings(s *v1alpha1.AppStatus, warnings []string) {
+	const shown = 5 // a condition message holds at most 32,768 characters
 	if c := meta.FindStatusCondition(s.Conditions, ConditionReady); c != nil && len(warnings) > 0 {
-		c.Message += "; warnings: " + strings.Join(warnings, "; ")
+		list := warnings
+		if len(list) > shown {
+			list = append(list[:shown:shown], fmt.Sprintf("and %d more", len(warnings)-shown))
+		}
+		c.Message += "; warnings: " + strings.Join(list, "; ")
 	}
 }
 

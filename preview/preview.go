@@ -35,8 +35,11 @@ type Options struct {
 	// MaxExportBytes caps the bytes of one revision written out.
 	MaxExportBytes int64
 	// Charts fetches the charts Apps name and the dependencies their charts
-	// do not vendor (nil: none is fetched, and such Apps fail to render).
-	Charts *apps.Charts
+	// do not vendor (nil: none is fetched, and such Apps fail to render),
+	// from the repository hosts the base revision's Apps use and ChartHosts
+	// only: a pull request cannot choose what CI fetches.
+	Charts     *apps.Charts
+	ChartHosts []string
 	// Live, if set, also plans head against this cluster, with the Apps'
 	// inventories in InventoryNamespace.
 	Live               *cluster.Client
@@ -134,6 +137,7 @@ func Run(ctx context.Context, repo *git.Local, opts Options) (*Report, error) {
 			}
 		}
 	}
+	r.allowHosts()
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		b, h := r.baseApps[name], r.headApps[name]
 		switch {
@@ -262,6 +266,26 @@ func renderOptions(app *v1alpha1.App) render.Options {
 	opts := apps.RenderOptions(app)
 	opts.Kustomize = render.KustomizeOptions{}
 	return opts
+}
+
+// allowHosts confines chart fetching to the repository hosts the base
+// revision's Apps use (their charts, their charts' dependencies) and
+// the options' ChartHosts.
+func (r *run) allowHosts() {
+	if r.opts.Charts == nil {
+		return
+	}
+	ch := *r.opts.Charts
+	ch.Hosts = map[string]bool{}
+	for _, h := range r.opts.ChartHosts {
+		ch.Hosts[h] = true
+	}
+	for _, b := range r.baseApps {
+		for _, h := range apps.ChartHosts(apps.Source(r.trees[r.base], &b.app), &b.app) {
+			ch.Hosts[h] = true
+		}
+	}
+	r.opts.Charts = &ch
 }
 
 // checkout exports commit once into a temporary directory.

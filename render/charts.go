@@ -20,9 +20,9 @@ type ChartArchive struct {
 	Data []byte
 }
 
-// vendored matches a packaged subchart inside a chart: charts/<file>.tgz,
-// at any depth.
-var vendored = regexp.MustCompile(`(^|/)charts/[^/]+\.tgz$`)
+// vendored matches a packaged subchart: charts/<file>.tgz of the chart or
+// of a subchart (charts/<name>/charts/<file>.tgz), where Helm looks.
+var vendored = regexp.MustCompile(`^(charts/[^/]+/)*charts/[^/]+\.tgz$`)
 
 // maxChartNesting bounds subcharts packaged inside subcharts.
 const maxChartNesting = 5
@@ -36,7 +36,6 @@ func expandArchives(files []*loader.BufferedFile, deps []ChartArchive, total int
 	for _, d := range deps {
 		files = append(files, &loader.BufferedFile{Name: "charts/" + d.Name, Data: d.Data})
 	}
-	lim := charts.Limits{MaxBytes: total}
 	for depth := 0; ; depth++ {
 		var out []*loader.BufferedFile
 		expanded := false
@@ -50,7 +49,13 @@ func expandArchives(files []*loader.BufferedFile, deps []ChartArchive, total int
 			if depth == maxChartNesting {
 				return nil, fmt.Errorf("%s: charts packaged inside charts more than %d deep", f.Name, maxChartNesting)
 			}
-			unpacked, err := charts.Unpack(f.Name, f.Data, lim)
+			// Each archive may unpack only to what is left of the budget, so
+			// that many small bombs cannot add up before the check.
+			left := total - size
+			if left <= 0 {
+				return nil, fmt.Errorf("the chart and its subcharts unpack to more than %d bytes: %w", total, ErrLimit)
+			}
+			unpacked, err := charts.Unpack(f.Name, f.Data, charts.Limits{MaxBytes: min(left, 100<<20)})
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -59,6 +60,23 @@ func TestHelmDependencies(t *testing.T) {
 	res, err = Render(ctx, Source{Root: vals, Path: "env"}, Options{Helm: HelmOptions{Chart: &ChartArchive{Name: "web-1.0.0.tgz", Data: web}, ValueFiles: []string{"values.yaml"}}})
 	if err != nil || len(res.Objects) != 1 || res.Objects[0].Object.GetName() != "web" {
 		t.Errorf("a chart archive as the source: %v, %v", res, err)
+	}
+}
+
+// Many vendored archives share the render's byte budget: each unpacks only
+// to what the ones before it left.
+func TestVendoredArchivesShareTheBudget(t *testing.T) {
+	files := map[string]string{"shop/Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\n"}
+	for i := range 4 {
+		name := fmt.Sprintf("big%d", i)
+		files["shop/charts/"+name+"-1.0.0.tgz"] = string(chartstest.Archive(t,
+			chartstest.Entry{Name: name + "/Chart.yaml", Data: "apiVersion: v2\nname: " + name + "\nversion: 1.0.0\n"},
+			chartstest.Entry{Name: name + "/files/zeros", Size: 3 << 20, Write: chartstest.Zeros(3 << 20)}))
+	}
+	root := writeRepo(t, files)
+	_, err := Render(context.Background(), Source{Root: root, Path: "shop"}, Options{Limits: Limits{MaxTotalBytes: 8 << 20}})
+	if err == nil || !(errors.Is(err, ErrLimit) || errors.Is(err, charts.ErrBadArchive)) {
+		t.Errorf("four archives of 3 MiB under an 8 MiB budget: err = %v, want a limit error", err)
 	}
 }
 

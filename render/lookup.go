@@ -73,6 +73,8 @@ func hasLookup(n parse.Node) bool {
 		return branch(&n.BranchNode)
 	case *parse.TemplateNode:
 		return n.Pipe != nil && hasLookup(n.Pipe)
+	case *parse.ChainNode: // (lookup ...).data
+		return hasLookup(n.Node)
 	}
 	return false
 }

@@ -208,8 +208,9 @@ func (a *Applier) live(ctx context.Context, desired []*unstructured.Unstructured
 	return ListLive(ctx, a.c, desired)
 }
 
-// currentIntents are Prepare's hashes when desired is the prepared render
-// (its objects carry the App label already), else hashes made now.
+// currentIntents are Prepare's hashes once Prepare ran: they stand for every
+// later call until the next Prepare, so a caller that renders anew must
+// Prepare the new render. Before any Prepare they are made now.
 func (a *Applier) currentIntents(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference) map[resource.Ref]string {
 	if a.ready {
 		return a.intents

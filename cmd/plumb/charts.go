@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +33,7 @@ type chartFlags struct {
 	allowHTTP bool
 	cacheDir  string
 	offline   bool
+	hosts     []string // plumb preview: --chart-allow-host
 }
 
 func (f *chartFlags) bind(fs *pflag.FlagSet) {
@@ -47,7 +47,7 @@ func (f *chartFlags) bind(fs *pflag.FlagSet) {
 // charts from the Apps).
 func (f *chartFlags) bindFetch(fs *pflag.FlagSet) {
 	fs.StringVar(&f.caFile, "chart-ca-file", "", "PEM bundle trusted for chart repositories, besides the system's")
-	fs.BoolVar(&f.allowHTTP, "chart-allow-http", false, "allow http:// chart repositories and plain-HTTP registries")
+	fs.BoolVar(&f.allowHTTP, "chart-allow-http", false, "allow http:// chart repositories, and reach OCI registries over plain HTTP")
 	fs.StringVar(&f.cacheDir, "chart-cache-dir", "", "where fetched charts are kept (default: the user's cache directory, plumb/charts)")
 	fs.BoolVar(&f.offline, "offline", false, "fetch no chart: use only what the chart cache holds")
 }
@@ -82,44 +82,44 @@ func (f *chartFlags) prepare(ctx context.Context, src render.Source, opts *rende
 	return apps.PrepareCharts(ctx, src, opts, ref, c)
 }
 
-// charts is the fetcher the flags describe, with the environment's
-// credentials for --chart-repo's host only.
+// charts is the fetcher the flags describe (its cache opened on first
+// use), with the environment's credentials for --chart-repo's host only.
 func (f *chartFlags) charts(ref *charts.Ref) (*apps.Charts, error) {
+	cred := &charts.Credentials{Username: os.Getenv(chartUserEnv), Password: os.Getenv(chartPasswordEnv), BearerToken: os.Getenv(chartTokenEnv)}
 	dir := f.cacheDir
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			base = os.TempDir()
-		}
-		dir = filepath.Join(base, "plumb", "charts")
-	}
-	cache, err := charts.NewCache(dir, 0)
+	return &apps.Charts{
+		Offline: f.offline,
+		Open: func() (*charts.Fetcher, error) {
+			if dir == "" {
+				base, err := os.UserCacheDir()
+				if err != nil {
+					base = os.TempDir()
+				}
+				dir = filepath.Join(base, "plumb", "charts")
+			}
+			return newChartFetcher(dir, 0, f.caFile, f.allowHTTP)
+		},
+		Credentials: func(repoURL string) *charts.Credentials {
+			if ref == nil || *cred == (charts.Credentials{}) || charts.Host(repoURL) != charts.Host(ref.RepoURL) {
+				return nil
+			}
+			return cred
+		},
+	}, nil
+}
+
+// newChartFetcher opens the chart cache in dir (maxBytes, 0 for the
+// default) and a fetcher trusting caFile besides the system's roots.
+func newChartFetcher(dir string, maxBytes int64, caFile string, allowHTTP bool) (*charts.Fetcher, error) {
+	cache, err := charts.NewCache(dir, maxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("--chart-cache-dir: %w", err)
+		return nil, fmt.Errorf("chart cache: %w", err)
 	}
-	opts := charts.Options{AllowHTTP: f.allowHTTP}
-	if f.caFile != "" {
-		if opts.CABundle, err = os.ReadFile(f.caFile); err != nil {
+	opts := charts.Options{AllowHTTP: allowHTTP}
+	if caFile != "" {
+		if opts.CABundle, err = os.ReadFile(caFile); err != nil {
 			return nil, fmt.Errorf("--chart-ca-file: %w", err)
 		}
 	}
-	fetcher, err := charts.NewFetcher(cache, opts)
-	if err != nil {
-		return nil, err
-	}
-	cred := &charts.Credentials{Username: os.Getenv(chartUserEnv), Password: os.Getenv(chartPasswordEnv), BearerToken: os.Getenv(chartTokenEnv)}
-	return &apps.Charts{Fetcher: fetcher, Offline: f.offline, Credentials: func(repoURL string) *charts.Credentials {
-		if ref == nil || *cred == (charts.Credentials{}) || hostOf(repoURL) != hostOf(ref.RepoURL) {
-			return nil
-		}
-		return cred
-	}}, nil
-}
-
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Host
+	return charts.NewFetcher(cache, opts)
 }

@@ -60,6 +60,7 @@ func newPreviewCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.Int64Var(&f.maxExportBytes, "max-repo-bytes", 512<<20, "cap on the bytes of one revision written out for rendering")
 	fs.StringVar(&f.inventoryNamespace, "inventory-namespace", "default", "with --live: namespace of the Apps' inventories")
 	f.charts.bindFetch(fs)
+	fs.StringArrayVar(&f.charts.hosts, "chart-allow-host", nil, "a chart repository host the head revision may fetch from besides those the base revision uses (repeatable)")
 	_ = cmd.MarkFlagRequired("base")
 	return cmd
 }
@@ -84,6 +85,7 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 	if opts.Charts, err = f.charts.charts(nil); err != nil {
 		return err
 	}
+	opts.ChartHosts = f.charts.hosts
 	if f.live {
 		cfg, _, err := g.kube.restConfig()
 		if err != nil {

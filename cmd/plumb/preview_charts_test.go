@@ -62,3 +62,33 @@ func TestPreviewChartVersionBump(t *testing.T) {
 		t.Errorf("--offline with the charts cached: exit %d\n%s%s", code, md, errOut)
 	}
 }
+
+// A pull request cannot choose what CI fetches: head may fetch charts only
+// from the repository hosts the base revision uses, or those allowed.
+func TestPreviewFetchesOnlyFromBaseHosts(t *testing.T) {
+	trusted, other := chartstest.NewHelmRepo(t), chartstest.NewHelmRepo(t)
+	for _, r := range []*chartstest.HelmRepo{trusted, other} {
+		r.Publish(t, chartstest.Package(t, "web", "1.0.0", nil))
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, chartstest.CAPEM(trusted.Server), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := func(repo string) string {
+		return "apiVersion: plumb.dev/v1alpha1\nkind: App\nmetadata: {name: web}\nspec:\n  source:\n    chart: {repoURL: \"" + repo + "\", name: web, version: 1.0.0}\n---\n"
+	}
+	p, base := newPreviewRepo(t, gittest.Files(map[string]string{"apps.yaml": app(trusted.Server.URL)}))
+	head := p.change(gittest.Files(map[string]string{"apps.yaml": app(other.Server.URL)}))
+	args := []string{"--chart-ca-file", ca, "--chart-cache-dir", t.TempDir()}
+	code, out, errOut := p.preview(t, base, head, args...)
+	if code != exitError || !strings.Contains(out, "its repository's host is not one the base revision uses") {
+		t.Errorf("a chart from a host base does not use: exit %d\n%s%s", code, out, errOut)
+	}
+	if requests := other.Requests.Load(); requests != 0 {
+		t.Errorf("the preview sent %d requests to the pull request's repository", requests)
+	}
+	code, out, errOut = p.preview(t, base, head, append(args, "--chart-allow-host", strings.TrimPrefix(other.Server.URL, "https://"))...)
+	if code != exitOK {
+		t.Errorf("with --chart-allow-host: exit %d\n%s%s", code, out, errOut)
+	}
+}

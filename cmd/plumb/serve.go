@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/plumbhq/plumb/apps"
-	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/controller"
 )
@@ -77,7 +75,7 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.Int64Var(&f.maxWebhookBody, "max-webhook-body", 1<<20, "largest webhook body accepted, in bytes")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "directory for the repository and chart caches (default: the user cache directory)")
 	fs.StringVar(&f.chartCAFile, "chart-ca-file", "", "PEM bundle trusted for chart repositories, besides the system's")
-	fs.BoolVar(&f.chartAllowHTTP, "chart-allow-http", false, "allow http:// chart repositories and plain-HTTP registries")
+	fs.BoolVar(&f.chartAllowHTTP, "chart-allow-http", false, "allow http:// chart repositories, and reach OCI registries over plain HTTP")
 	fs.Int64Var(&f.chartCacheBytes, "chart-cache-bytes", 1<<30, "size bound of the chart cache, shared by all Apps")
 	fs.IntVar(&f.workers, "workers", controller.DefaultWorkers, "Apps reconciled at once")
 	fs.DurationVar(&f.timeout, "reconcile-timeout", controller.DefaultTimeout, "bound on one reconcile of one App")
@@ -199,17 +197,7 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 
 // serveCharts is the controller's chart fetcher, its cache under dir.
 func serveCharts(dir string, f *serveFlags) (*apps.Charts, error) {
-	cache, err := charts.NewCache(filepath.Join(dir, "charts"), f.chartCacheBytes)
-	if err != nil {
-		return nil, fmt.Errorf("--cache-dir: %w", err)
-	}
-	opts := charts.Options{AllowHTTP: f.chartAllowHTTP}
-	if f.chartCAFile != "" {
-		if opts.CABundle, err = os.ReadFile(f.chartCAFile); err != nil {
-			return nil, fmt.Errorf("--chart-ca-file: %w", err)
-		}
-	}
-	fetcher, err := charts.NewFetcher(cache, opts)
+	fetcher, err := newChartFetcher(filepath.Join(dir, "charts"), f.chartCacheBytes, f.chartCAFile, f.chartAllowHTTP)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/internal/chartstest"
 	"github.com/plumbhq/plumb/render"
 )
@@ -15,14 +14,7 @@ import (
 func TestPrepareChartsRefuses(t *testing.T) {
 	repo := chartstest.NewHelmRepo(t)
 	repo.Publish(t, chartstest.Package(t, "web", "1.0.0", nil))
-	cache, err := charts.NewCache(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetcher, err := charts.NewFetcher(cache, charts.Options{CABundle: chartstest.CAPEM(repo.Server)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fetcher := chartstest.NewFetcher(t, repo.Server)
 	dep := func(version, repository string) string {
 		return "apiVersion: v2\nname: shop\nversion: 0.1.0\ndependencies:\n- {name: web, version: \"" + version + "\", repository: \"" + repository + "\"}\n"
 	}

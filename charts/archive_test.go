@@ -1,10 +1,12 @@
-package charts
+package charts_test
 
 import (
 	"archive/tar"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/plumbhq/plumb/charts"
 
 	"github.com/plumbhq/plumb/internal/chartstest"
 )
@@ -16,7 +18,7 @@ func TestUnpackRefusesHostileArchives(t *testing.T) {
 	for i := 0; i < 100000; i++ {
 		many = append(many, E{Name: "web/templates/f" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + ".yaml"})
 	}
-	// The archives of 1 GiB are cut after what Unpack can read before it must
+	// The archives of 1 GiB are cut after what charts.Unpack can read before it must
 	// refuse (the header of the 1 GiB file; 21 of the 205 files of 5 MiB):
 	// the same bytes as the whole archive up to there, without compressing
 	// a gigabyte per test run.
@@ -42,14 +44,14 @@ func TestUnpackRefusesHostileArchives(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Unpack("web-1.0.0.tgz", tt.archive, Limits{MaxArchiveBytes: 64 << 20})
-			if !errors.Is(err, ErrBadArchive) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "web-1.0.0.tgz") {
-				t.Errorf("err = %v, want %v naming the archive and saying %q", err, ErrBadArchive, tt.want)
+			_, err := charts.Unpack("web-1.0.0.tgz", tt.archive, charts.Limits{MaxArchiveBytes: 64 << 20})
+			if !errors.Is(err, charts.ErrBadArchive) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "web-1.0.0.tgz") {
+				t.Errorf("err = %v, want %v naming the archive and saying %q", err, charts.ErrBadArchive, tt.want)
 			}
 		})
 	}
 	good := chartstest.Archive(t, E{Name: "web/", Type: tar.TypeDir}, chartYAML, E{Name: "web/templates/a.yaml", Data: "a: 1\n"})
-	files, err := Unpack("web-1.0.0.tgz", good, Limits{})
+	files, err := charts.Unpack("web-1.0.0.tgz", good, charts.Limits{})
 	if err != nil || len(files) != 2 || files[1].Name != "templates/a.yaml" {
 		t.Errorf("a good archive: %+v, %v", files, err)
 	}

@@ -1,4 +1,4 @@
-package charts
+package charts_test
 
 import (
 	"context"
@@ -6,18 +6,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/plumbhq/plumb/charts"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/plumbhq/plumb/internal/chartstest"
 )
 
-func newFetcher(t *testing.T, opts Options) *Fetcher {
+func newFetcher(t *testing.T, opts charts.Options) *charts.Fetcher {
 	t.Helper()
-	cache, err := NewCache(t.TempDir(), 0)
+	cache, err := charts.NewCache(t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewFetcher(cache, opts)
+	f, err := charts.NewFetcher(cache, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +33,7 @@ func TestHelmRepository(t *testing.T) {
 	for _, c := range [][]byte{v100, v120, v200} {
 		r.Publish(t, c)
 	}
-	f := newFetcher(t, Options{CABundle: chartstest.CAPEM(r.Server)})
+	f := newFetcher(t, charts.Options{CABundle: chartstest.CAPEM(r.Server)})
 
 	tests := []struct {
 		name, version, want string
@@ -43,36 +45,36 @@ func TestHelmRepository(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, data, err := f.Get(ctx, Ref{RepoURL: r.Server.URL, Name: "web", Version: tt.version}, nil)
+			got, data, err := f.Get(ctx, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: tt.version}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Version != tt.want || got.Digest != DigestOf(tt.archive) || string(data) != string(tt.archive) {
-				t.Errorf("got %s@%s %s, want %s %s", got.Ref.Name, got.Version, got.Digest, tt.want, DigestOf(tt.archive))
+			if got.Version != tt.want || got.Digest != charts.DigestOf(tt.archive) || string(data) != string(tt.archive) {
+				t.Errorf("got %s@%s %s, want %s %s", got.Ref.Name, got.Version, got.Digest, tt.want, charts.DigestOf(tt.archive))
 			}
 		})
 	}
 
 	before := r.Requests.Load()
-	if _, _, err := f.Get(ctx, Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, nil); err != nil {
+	if _, _, err := f.Get(ctx, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.Requests.Load() - before; n != 0 {
 		t.Errorf("a pinned version fetched again made %d requests, want none", n)
 	}
 	notMod := r.NotModified.Load()
-	if _, err := f.Resolve(ctx, Ref{RepoURL: r.Server.URL, Name: "web", Version: "^1.0.0"}, nil); err != nil {
+	if _, err := f.Resolve(ctx, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "^1.0.0"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r.NotModified.Load() != notMod+1 {
 		t.Error("an unchanged index was not answered 304 to the cached ETag")
 	}
 	r.Publish(t, chartstest.Package(t, "web", "1.3.0", nil))
-	if got, err := f.Resolve(ctx, Ref{RepoURL: r.Server.URL, Name: "web", Version: "^1.0.0"}, nil); err != nil || got.Version != "1.3.0" {
+	if got, err := f.Resolve(ctx, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "^1.0.0"}, nil); err != nil || got.Version != "1.3.0" {
 		t.Errorf("after publishing 1.3.0 the range resolved to %+v, %v", got, err)
 	}
-	_, err := f.Resolve(ctx, Ref{RepoURL: r.Server.URL, Name: "web", Version: "9.9.9"}, nil)
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `chart "web" version "9.9.9" not found`) {
+	_, err := f.Resolve(ctx, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "9.9.9"}, nil)
+	if !errors.Is(err, charts.ErrNotFound) || !strings.Contains(err.Error(), `chart "web" version "9.9.9" not found`) {
 		t.Errorf("missing version: %v", err)
 	}
 }
@@ -88,21 +90,21 @@ func TestRefusals(t *testing.T) {
 	wrong := chartstest.NewHelmRepo(t)
 	wrong.WrongDigest = strings.Repeat("ab", 32)
 	wrong.Publish(t, data)
-	cred := &Credentials{Username: "robot", Password: "s3cret-repo-password"}
+	cred := &charts.Credentials{Username: "robot", Password: "s3cret-repo-password"}
 	tests := []struct {
 		name string
-		opts Options
-		ref  Ref
-		cred *Credentials
+		opts charts.Options
+		ref  charts.Ref
+		cred *charts.Credentials
 		want string
 	}{
-		{"no credentials", Options{CABundle: chartstest.CAPEM(r.Server)}, Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, nil, "401 Unauthorized"},
-		{"wrong password", Options{CABundle: chartstest.CAPEM(r.Server)}, Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, &Credentials{Username: "robot", Password: "nope"}, "401 Unauthorized"},
-		{"an untrusted certificate", Options{}, Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, cred, "certificate"},
-		{"http without the option", Options{}, Ref{RepoURL: "http://127.0.0.1:1", Name: "web", Version: "1.0.0"}, nil, "http is not allowed"},
-		{"another scheme", Options{}, Ref{RepoURL: "file:///etc", Name: "web", Version: "1.0.0"}, nil, `scheme "file"`},
-		{"an archive on another host", Options{CABundle: chartstest.CAPEM(other.Server)}, Ref{RepoURL: other.Server.URL, Name: "web", Version: "1.0.0"}, nil, "on another host"},
-		{"a digest that does not match", Options{CABundle: chartstest.CAPEM(wrong.Server)}, Ref{RepoURL: wrong.Server.URL, Name: "web", Version: "1.0.0"}, nil, "the archive's digest is"},
+		{"no credentials", charts.Options{CABundle: chartstest.CAPEM(r.Server)}, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, nil, "401 Unauthorized"},
+		{"wrong password", charts.Options{CABundle: chartstest.CAPEM(r.Server)}, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, &charts.Credentials{Username: "robot", Password: "nope"}, "401 Unauthorized"},
+		{"an untrusted certificate", charts.Options{}, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, cred, "certificate"},
+		{"http without the option", charts.Options{}, charts.Ref{RepoURL: "http://127.0.0.1:1", Name: "web", Version: "1.0.0"}, nil, "http is not allowed"},
+		{"another scheme", charts.Options{}, charts.Ref{RepoURL: "file:///etc", Name: "web", Version: "1.0.0"}, nil, `scheme "file"`},
+		{"an archive on another host", charts.Options{CABundle: chartstest.CAPEM(other.Server)}, charts.Ref{RepoURL: other.Server.URL, Name: "web", Version: "1.0.0"}, nil, "on another host"},
+		{"a digest that does not match", charts.Options{CABundle: chartstest.CAPEM(wrong.Server)}, charts.Ref{RepoURL: wrong.Server.URL, Name: "web", Version: "1.0.0"}, nil, "the archive's digest is"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,8 +117,8 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	got, _, err := newFetcher(t, Options{CABundle: chartstest.CAPEM(r.Server)}).Get(ctx, Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, cred)
-	if err != nil || got.Digest != DigestOf(data) {
+	got, _, err := newFetcher(t, charts.Options{CABundle: chartstest.CAPEM(r.Server)}).Get(ctx, charts.Ref{RepoURL: r.Server.URL, Name: "web", Version: "1.0.0"}, cred)
+	if err != nil || got.Digest != charts.DigestOf(data) {
 		t.Errorf("with credentials: %+v, %v", got, err)
 	}
 }
@@ -130,26 +132,26 @@ func TestOCIRegistry(t *testing.T) {
 				user, pass = "robot", "s3cret-registry-password"
 			}
 			o := chartstest.NewOCIRegistry(t, user, pass)
-			charts := map[string][]byte{}
+			pushed := map[string][]byte{}
 			for _, v := range []string{"1.0.0", "1.4.0", "2.0.0"} {
-				charts[v] = chartstest.Package(t, "db", v, nil)
-				o.Push(t, charts[v])
+				pushed[v] = chartstest.Package(t, "db", v, nil)
+				o.Push(t, pushed[v])
 			}
-			f := newFetcher(t, Options{CABundle: chartstest.CAPEM(o.Server)})
-			var cred *Credentials
+			f := newFetcher(t, charts.Options{CABundle: chartstest.CAPEM(o.Server)})
+			var cred *charts.Credentials
 			if auth {
-				cred = &Credentials{Username: user, Password: pass}
-				if _, err := f.Resolve(ctx, Ref{RepoURL: "oci://" + o.Host() + "/charts", Name: "db", Version: "1.0.0"}, nil); err == nil {
+				cred = &charts.Credentials{Username: user, Password: pass}
+				if _, err := f.Resolve(ctx, charts.Ref{RepoURL: "oci://" + o.Host() + "/charts", Name: "db", Version: "1.0.0"}, nil); err == nil {
 					t.Error("resolved without credentials")
 				}
 			}
 			got := map[string]string{}
 			for _, v := range []string{"1.0.0", "~1.0.0 || ^1.2.0", "*"} {
-				r, data, err := f.Get(ctx, Ref{RepoURL: "oci://" + o.Host() + "/charts", Name: "db", Version: v}, cred)
+				r, data, err := f.Get(ctx, charts.Ref{RepoURL: "oci://" + o.Host() + "/charts", Name: "db", Version: v}, cred)
 				if err != nil {
 					t.Fatalf("%s: %v", v, err)
 				}
-				if string(data) != string(charts[r.Version]) || r.Digest != DigestOf(data) {
+				if string(data) != string(pushed[r.Version]) || r.Digest != charts.DigestOf(data) {
 					t.Errorf("%s: the archive of %s differs from what was pushed", v, r.Version)
 				}
 				got[v] = r.Version

@@ -20,15 +20,7 @@ func BenchmarkRenderRemoteChart(b *testing.B) {
 	dir := filepath.Join(corpus, "charts/kube-state-metrics")
 	repo := chartstest.NewHelmRepo(b)
 	repo.Publish(b, chartstest.PackageDir(b, dir))
-	cache, err := charts.NewCache(b.TempDir(), 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	fetcher, err := charts.NewFetcher(cache, charts.Options{CABundle: chartstest.CAPEM(repo.Server)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := &apps.Charts{Fetcher: fetcher}
+	c := &apps.Charts{Fetcher: chartstest.NewFetcher(b, repo.Server)}
 	ref := &charts.Ref{RepoURL: repo.Server.URL, Name: "kube-state-metrics", Version: "8.4.0"}
 	values := render.Source{Root: b.TempDir(), Path: "."}
 	opts := render.Options{Namespace: "bench", Helm: render.HelmOptions{ReleaseName: "bench"}}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/plumbhq/plumb/apps"
-	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/internal/chartstest"
 	"github.com/plumbhq/plumb/render"
 )
@@ -42,14 +41,7 @@ func TestUmbrellaChartParity(t *testing.T) {
 	if err := os.WriteFile(ca, chartstest.CAPEM(repo.Server), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cache, err := charts.NewCache(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetcher, err := charts.NewFetcher(cache, charts.Options{CABundle: chartstest.CAPEM(repo.Server)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fetcher := chartstest.NewFetcher(t, repo.Server)
 	const release, ns = "mon", "monitoring"
 	src := render.Source{Root: root, Path: "monitoring"}
 	opts := render.Options{Namespace: ns, Helm: render.HelmOptions{ReleaseName: release}}

@@ -21,11 +21,14 @@ import (
 	"testing"
 
 	ggcr "github.com/google/go-containerregistry/pkg/registry"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/registry"
 	"helm.sh/helm/v3/pkg/repo"
 	"sigs.k8s.io/yaml"
+
+	"github.com/plumbhq/plumb/charts"
 )
 
 // Package builds a chart archive as helm package does (the Helm SDK's
@@ -47,16 +50,7 @@ func Package(t testing.TB, name, version string, files map[string]string) []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	p, err := chartutil.Save(c, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return save(t, c)
 }
 
 // HelmRepo is a Helm chart repository over HTTPS: index.yaml (with an ETag,
@@ -106,12 +100,8 @@ func (r *HelmRepo) Publish(t testing.TB, data []byte) {
 
 func (r *HelmRepo) serve(w http.ResponseWriter, req *http.Request) {
 	r.Requests.Add(1)
-	if r.User != "" {
-		if u, p, ok := req.BasicAuth(); !ok || u != r.User || p != r.Password {
-			w.Header().Set("WWW-Authenticate", `Basic realm="charts"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
+	if !basicAuth(w, req, r.User, r.Password, "charts") {
+		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -160,12 +150,8 @@ func NewOCIRegistry(t testing.TB, user, pass string) *OCIRegistry {
 	h := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
 	o.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		o.Requests.Add(1)
-		if o.User != "" {
-			if u, p, ok := req.BasicAuth(); !ok || u != o.User || p != o.Password {
-				w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
+		if !basicAuth(w, req, o.User, o.Password, "registry") {
+			return
 		}
 		h.ServeHTTP(w, req)
 	}))
@@ -211,6 +197,12 @@ func PackageDir(t testing.TB, dir string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return save(t, c)
+}
+
+// save writes c's archive as helm package does and returns it.
+func save(t testing.TB, c *chart.Chart) []byte {
+	t.Helper()
 	p, err := chartutil.Save(c, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -220,4 +212,32 @@ func PackageDir(t testing.TB, dir string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// NewFetcher is a chart fetcher with its own cache that trusts the test
+// servers' certificate (every httptest TLS server shares one).
+func NewFetcher(t testing.TB, srv *httptest.Server) *charts.Fetcher {
+	t.Helper()
+	cache, err := charts.NewCache(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := charts.NewFetcher(cache, charts.Options{CABundle: CAPEM(srv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// basicAuth answers 401 unless req carries user and pass (when user is set).
+func basicAuth(w http.ResponseWriter, req *http.Request, user, pass, realm string) bool {
+	if user == "" {
+		return true
+	}
+	if u, p, ok := req.BasicAuth(); ok && u == user && p == pass {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -12,7 +13,12 @@ import (
 )
 
 // WaveAnnotation orders objects beyond their kind: lower waves go first.
-const WaveAnnotation = "plumb.dev/sync-wave"
+// ArgoWaveAnnotation is read as an alias, so that repositories written for
+// Argo CD keep their order; plumb's own wins where both are set.
+const (
+	WaveAnnotation     = "plumb.dev/sync-wave"
+	ArgoWaveAnnotation = "argocd.argoproj.io/sync-wave"
+)
 
 // Stages by kind. Definitions come first so what depends on them can be
 // admitted; webhooks come last so they cannot block the objects of their
@@ -90,13 +96,9 @@ func plan(objs []*unstructured.Unstructured) ([]batch, error) {
 	}
 	ks := make([]keyed, 0, len(objs))
 	for _, o := range objs {
-		wave := 0
-		if w, ok := o.GetAnnotations()[WaveAnnotation]; ok {
-			n, err := strconv.Atoi(w)
-			if err != nil {
-				return nil, fmt.Errorf("%s: annotation %s: %q is not an integer", resource.RefOf(o), WaveAnnotation, w)
-			}
-			wave = n
+		wave, err := waveOf(o)
+		if err != nil {
+			return nil, err
 		}
 		ks = append(ks, keyed{wave, stage(o), o})
 	}
@@ -115,4 +117,20 @@ func plan(objs []*unstructured.Unstructured) ([]batch, error) {
 		out = append(out, batch{wave: k.wave, stage: k.stage, objs: []*unstructured.Unstructured{k.obj}})
 	}
 	return out, nil
+}
+
+// waveOf is the object's sync wave: plumb's annotation, else Argo CD's, else 0.
+func waveOf(o *unstructured.Unstructured) (int, error) {
+	for _, key := range []string{WaveAnnotation, ArgoWaveAnnotation} {
+		w, ok := o.GetAnnotations()[key]
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil {
+			return 0, fmt.Errorf("%s: annotation %s: %q is not an integer", resource.RefOf(o), key, w)
+		}
+		return n, nil
+	}
+	return 0, nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/cluster"
+	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/resource"
 )
@@ -63,5 +65,15 @@ func Capabilities(c *cluster.Client) func() (*render.Capabilities, error) {
 			return nil, err
 		}
 		return &render.Capabilities{KubeVersion: v, APIVersions: apis}, nil
+	}
+}
+
+// WaveWaiter is sync.Options.WaitWave: it waits until every object of a
+// wave is Healthy (or Suspended), fails fast on Degraded, and gives up after
+// timeout.
+func WaveWaiter(g health.Getter, timeout time.Duration) func(context.Context, []*unstructured.Unstructured) error {
+	return func(ctx context.Context, objs []*unstructured.Unstructured) error {
+		_, err := health.Wait(ctx, g, objs, health.WaitOptions{Timeout: timeout, Interval: 200 * time.Millisecond}, nil)
+		return err
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/diff"
@@ -132,6 +133,7 @@ func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstruct
 		Force:      app.Spec.SyncPolicy.Force,
 		Ignore:     apps.IgnoreRules(app),
 		Masker:     masker,
+		WaitWave:   apps.WaveWaiter(c.opts.Client, waitTimeout(app, c.opts.Timeout)),
 	})
 	tm.mark("sync")
 	counts := map[string]int{}
@@ -188,4 +190,13 @@ func (c *Controller) compare(ctx context.Context, w *appState, desired []*unstru
 	out.health = c.healthOf(ctx, w, desired)
 	tm.mark("health")
 	return out
+}
+
+// waitTimeout bounds the wait for each sync wave: the App's
+// syncPolicy.waitTimeout, else the reconcile timeout (which bounds it too).
+func waitTimeout(app *v1alpha1.App, reconcile time.Duration) time.Duration {
+	if t := app.Spec.SyncPolicy.WaitTimeout; t != nil && t.Duration > 0 {
+		return t.Duration
+	}
+	return reconcile
 }

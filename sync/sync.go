@@ -38,6 +38,12 @@ type Options struct {
 	Masker *diff.Masker
 	// Progress, if set, is called after each object.
 	Progress func(Change)
+	// WaitWave, if set, is called with the objects of each sync wave but
+	// the last once they are applied, and the next wave waits until it
+	// returns: callers wait for health there (sync does not import health).
+	// An error stops the sync as a failed stage does: nothing later is
+	// applied or pruned and the inventory is not written.
+	WaitWave func(ctx context.Context, objs []*unstructured.Unstructured) error
 }
 
 func (o *Options) defaults() {
@@ -109,11 +115,7 @@ func (s *syncer) run(ctx context.Context, batches []batch, prev Inventory, objs 
 	for i, b := range batches {
 		s.applyBatch(ctx, b)
 		if len(s.changes.Failed()) > 0 {
-			for _, later := range batches[i+1:] {
-				for _, o := range later.objs {
-					s.record(Change{Ref: resource.RefOf(o), Action: Skipped, Stage: later.String(), Reason: "an earlier stage failed"})
-				}
-			}
+			s.skip(batches[i+1:], "an earlier stage failed")
 			return nil, false, fmt.Errorf("%w: %s; later stages, prune and the inventory were skipped", ErrApplyFailed, failedList(s.changes))
 		}
 		if !s.opts.DryRun {
@@ -121,9 +123,42 @@ func (s *syncer) run(ctx context.Context, batches []batch, prev Inventory, objs 
 				return nil, false, err
 			}
 		}
+		if err := s.waitWave(ctx, batches, i); err != nil {
+			s.skip(batches[i+1:], "an earlier wave did not become healthy")
+			return nil, false, err
+		}
 	}
 	kept, err = s.prune(ctx, prev, objs)
 	return kept, true, err
+}
+
+// ErrWaveFailed: a sync wave did not become healthy; later waves, prune and
+// the inventory were skipped.
+var ErrWaveFailed = errors.New("wave failed")
+
+// waitWave waits for the wave that batches[i] ends, when a later wave
+// follows and the caller asked to wait.
+func (s *syncer) waitWave(ctx context.Context, batches []batch, i int) error {
+	if s.opts.WaitWave == nil || s.opts.DryRun || i+1 == len(batches) || batches[i+1].wave == batches[i].wave {
+		return nil
+	}
+	var objs []*unstructured.Unstructured
+	for j := i; j >= 0 && batches[j].wave == batches[i].wave; j-- {
+		objs = append(objs, batches[j].objs...)
+	}
+	if err := s.opts.WaitWave(ctx, objs); err != nil {
+		return fmt.Errorf("%w: wave %d: %w; later waves, prune and the inventory were skipped", ErrWaveFailed, batches[i].wave, err)
+	}
+	return nil
+}
+
+// skip records the objects of batches as skipped, for reason.
+func (s *syncer) skip(batches []batch, reason string) {
+	for _, later := range batches {
+		for _, o := range later.objs {
+			s.record(Change{Ref: resource.RefOf(o), Action: Skipped, Stage: later.String(), Reason: reason})
+		}
+	}
 }
 
 // syncer is the state of one Sync.

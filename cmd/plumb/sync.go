@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/sync"
@@ -46,7 +47,7 @@ func newSyncCmd(s streams, g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&f.prune, "prune", false, "delete objects the App applied before and no longer renders")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "server-side dry-run: show what would change, write nothing")
 	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait until every object is healthy (fails fast on a failed rollout)")
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long --wait waits, and each sync wave for the one before it")
 	cmd.Flags().BoolVar(&f.force, "force", false, "delete and recreate objects whose change hits an immutable field")
 	cmd.Flags().BoolVar(&f.allowEmpty, "allow-empty", false, "allow an empty render to prune everything the App had")
 	cmd.Flags().StringVar(&f.propagation, "cascade", "foreground", "prune propagation: foreground, background or orphan")
@@ -91,6 +92,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 		Ignore:           e.ignore,
 		Masker:           masker,
 		Progress:         progress,
+		WaitWave:         apps.WaveWaiter(e.applier.Client(), f.timeout),
 	})
 	if tty {
 		fmt.Fprint(s.out, "\r\x1b[K")

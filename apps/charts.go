@@ -185,6 +185,7 @@ func archiveMeta(a *render.ChartArchive) (chartMeta, error) {
 	if err != nil {
 		return chartMeta{}, err
 	}
+	a.Files = files // render takes them as they are, unpacked once
 	m := chartMeta{name: a.Name, archive: true, vendored: map[string]bool{}}
 	var meta, lock []byte
 	for _, f := range files {

@@ -63,12 +63,14 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 	if err != nil {
 		return c.fail(w, ReasonDiffFailed, "diff_error", err)
 	}
-	leftovers, err := w.applier.Leftovers(ctx, refs)
-	if err != nil {
-		return c.fail(w, ReasonDiffFailed, "diff_error", err)
+	leftovers := false // only a pruning App looks at what it no longer renders
+	if w.app.Spec.SyncPolicy.Prune {
+		if leftovers, err = w.applier.Leftovers(ctx, refs); err != nil {
+			return c.fail(w, ReasonDiffFailed, "diff_error", err)
+		}
 	}
 	tm.mark("check")
-	if len(fresh) == len(refs) && !(w.app.Spec.SyncPolicy.Prune && leftovers) && w.failures == 0 {
+	if len(fresh) == len(refs) && !leftovers && w.failures == 0 {
 		w.syncedKey = w.renderKey
 		out := outcome{result: "unchanged"}
 		if h := health.Status(w.app.Status.Health); h != health.Healthy && h != health.Suspended {

@@ -18,6 +18,9 @@ type ChartArchive struct {
 	// Name names it in errors, e.g. "postgresql-12.1.0.tgz".
 	Name string
 	Data []byte
+	// Files, if set, are Data already unpacked by charts.Unpack (a caller
+	// that read the chart's metadata): render does not unpack it again.
+	Files []charts.File
 }
 
 // vendored matches a packaged subchart: charts/<file>.tgz of the chart or
@@ -78,9 +81,19 @@ func expandArchives(files []*loader.BufferedFile, deps []ChartArchive, total int
 
 // archiveFiles unpacks a chart archive into the files Helm's loader takes.
 func archiveFiles(a ChartArchive, total int64) ([]*loader.BufferedFile, error) {
-	unpacked, err := charts.Unpack(a.Name, a.Data, charts.Limits{MaxBytes: total})
-	if err != nil {
-		return nil, err
+	unpacked := a.Files
+	if unpacked == nil {
+		var err error
+		if unpacked, err = charts.Unpack(a.Name, a.Data, charts.Limits{MaxBytes: total}); err != nil {
+			return nil, err
+		}
+	}
+	var size int64
+	for _, u := range unpacked {
+		size += int64(len(u.Data))
+	}
+	if size > total { // unpacked under Unpack's own cap, which may be larger
+		return nil, fmt.Errorf("%s: unpacks to more than %d bytes: %w", a.Name, total, ErrLimit)
 	}
 	out := make([]*loader.BufferedFile, len(unpacked))
 	for i, u := range unpacked {

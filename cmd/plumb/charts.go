@@ -75,16 +75,12 @@ func (f *chartFlags) prepare(ctx context.Context, src render.Source, opts *rende
 	if err != nil {
 		return nil, err
 	}
-	c, err := f.charts(ref)
-	if err != nil {
-		return nil, err
-	}
-	return apps.PrepareCharts(ctx, src, opts, ref, c)
+	return apps.PrepareCharts(ctx, src, opts, ref, f.charts(ref))
 }
 
 // charts is the fetcher the flags describe (its cache opened on first
 // use), with the environment's credentials for --chart-repo's host only.
-func (f *chartFlags) charts(ref *charts.Ref) (*apps.Charts, error) {
+func (f *chartFlags) charts(ref *charts.Ref) *apps.Charts {
 	cred := &charts.Credentials{Username: os.Getenv(chartUserEnv), Password: os.Getenv(chartPasswordEnv), BearerToken: os.Getenv(chartTokenEnv)}
 	dir := f.cacheDir
 	return &apps.Charts{
@@ -105,7 +101,7 @@ func (f *chartFlags) charts(ref *charts.Ref) (*apps.Charts, error) {
 			}
 			return cred
 		},
-	}, nil
+	}
 }
 
 // newChartFetcher opens the chart cache in dir (maxBytes, 0 for the

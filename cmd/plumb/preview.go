@@ -82,9 +82,7 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 	if opts.RepoURL == "" {
 		opts.RepoURL = repo.RemoteURL("origin")
 	}
-	if opts.Charts, err = f.charts.charts(nil); err != nil {
-		return err
-	}
+	opts.Charts = f.charts.charts(nil)
 	opts.ChartHosts = f.charts.hosts
 	if f.live {
 		cfg, _, err := g.kube.restConfig()

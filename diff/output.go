@@ -213,11 +213,24 @@ func sectionBlock(sec Section, body string) string {
 	if body == "" {
 		return sec.Heading + "- " + sec.Summary + " (diff left out)\n\n"
 	}
-	fence := "```"
-	for strings.Contains(body, fence) {
-		fence += "`" // longer than any backtick run inside, so it cannot close early
-	}
+	// Longer than any backtick run inside, so it cannot close early.
+	fence := strings.Repeat("`", max(3, longestRun(body, '`')+1))
 	return fmt.Sprintf("%s<details><summary>%s</summary>\n\n%sdiff\n%s%s\n</details>\n\n", sec.Heading, sec.Summary, fence, body, fence)
+}
+
+// longestRun is the length of the longest run of c in s, found in one pass
+// (a hostile diff must not make the fence search quadratic).
+func longestRun(s string, c byte) int {
+	longest, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != c {
+			run = 0
+			continue
+		}
+		run++
+		longest = max(longest, run)
+	}
+	return longest
 }
 
 // excerpt keeps the first n lines of a diff and says how many were dropped.

@@ -13,6 +13,7 @@ import (
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/resource"
+	"github.com/plumbhq/plumb/sync"
 )
 
 // Source is where the App's files are in a checkout at root.
@@ -29,9 +30,10 @@ type Rendered struct {
 }
 
 // Render renders src. An empty render is render.ErrEmptyRender unless
-// allowEmpty, so that nothing downstream prunes on it by accident. Hooks
-// are not run by plumb yet: each is named in a warning, so that none is
-// skipped without a word.
+// allowEmpty, so that nothing downstream prunes on it by accident. A hook
+// whose events plumb never runs (Helm's test, rollback and delete hooks,
+// Argo CD's PostDelete) or that says Skip is named in a warning, so that
+// none is left out without a word.
 func Render(ctx context.Context, src render.Source, opts render.Options, allowEmpty bool) (*Rendered, error) {
 	res, err := render.Render(ctx, src, opts)
 	if err != nil && !(errors.Is(err, render.ErrEmptyRender) && allowEmpty) {
@@ -42,9 +44,37 @@ func Render(ctx context.Context, src render.Source, opts render.Options, allowEm
 		out.Objects[i] = o.Object
 	}
 	for _, h := range res.Hooks {
-		out.Warnings = append(out.Warnings, fmt.Sprintf("%s (hook: %s): not run: plumb does not run hooks yet", hookRef(h.Object), h.Origin.Hook))
+		out.Warnings = append(out.Warnings, hookWarnings(h.Object)...)
 	}
 	return out, nil
+}
+
+// HookObjects are the render's hooks, as sync.Options.Hooks takes them.
+func (r *Rendered) HookObjects() []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(r.Hooks))
+	for i, h := range r.Hooks {
+		out[i] = h.Object
+	}
+	return out
+}
+
+// hookWarnings say what plumb will not do with a hook.
+func hookWarnings(u *unstructured.Unstructured) []string {
+	h, ok, err := sync.ParseHook(u)
+	if err != nil {
+		return []string{err.Error()} // the sync refuses it with the same words
+	}
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range h.Unsupported() {
+		out = append(out, fmt.Sprintf("%s (hook: %s): %s hooks are not run by plumb", hookRef(u), h.Events, e))
+	}
+	if _, _, skip := h.Phases(false); skip {
+		out = append(out, fmt.Sprintf("%s (hook: %s): neither applied nor run", hookRef(u), h.Events))
+	}
+	return out
 }
 
 // hookRef names a hook, which may have a generateName instead of a name.

@@ -205,6 +205,17 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured) (met
 	return ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, data, opts)
 }
 
+// Create creates obj as FieldManager and returns what the server stored:
+// for hooks, which are created anew on every run and may carry a
+// generateName that only a create honours.
+func (c *Client) Create(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	ri, err := c.resource(obj)
+	if err != nil {
+		return nil, err
+	}
+	return ri.Create(ctx, applyPayload(obj), metav1.CreateOptions{FieldManager: FieldManager})
+}
+
 // DryRunApply returns what Apply would store, without storing it.
 func (c *Client) DryRunApply(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	ri, err := c.resource(obj)

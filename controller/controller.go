@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -141,6 +142,8 @@ type appState struct {
 	chart charts.Resolved
 	// warnings are the last render's (a chart's lookup calls, say).
 	warnings []string
+	// hooks are the last render's hooks, for the sync that runs them.
+	hooks []*unstructured.Unstructured
 	// usedCaps: the last render asked for the cluster's capabilities (a
 	// Helm chart), which are then part of its key.
 	usedCaps  bool

@@ -70,7 +70,10 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 		}
 	}
 	tm.mark("check")
-	if len(fresh) == len(refs) && !leftovers && w.failures == 0 {
+	// New content with hooks goes to Sync, which runs them unless they ran
+	// for this render already (the inventory records it).
+	hooksDue := newContent && len(w.hooks) > 0
+	if len(fresh) == len(refs) && !leftovers && w.failures == 0 && !hooksDue {
 		w.syncedKey = w.renderKey
 		out := outcome{result: "unchanged"}
 		if h := health.Status(w.app.Status.Health); h != health.Healthy && h != health.Suspended {
@@ -136,6 +139,7 @@ func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstruct
 		Ignore:     apps.IgnoreRules(app),
 		Masker:     masker,
 		WaitWave:   apps.WaveWaiter(c.opts.Client, waitTimeout(app, c.opts.Timeout)),
+		Hooks:      w.hooks,
 	})
 	tm.mark("sync")
 	counts := map[string]int{}
@@ -166,6 +170,7 @@ func (c *Controller) compare(ctx context.Context, w *appState, desired []*unstru
 	masker := diff.NewMasker()
 	rep, err := w.applier.Diff(ctx, desired, sync.DiffOptions{
 		Prune: app.Spec.SyncPolicy.Prune,
+		Hooks: w.hooks,
 		Diff:  diff.Options{Ignore: apps.IgnoreRules(app), Masker: masker},
 	})
 	tm.mark("diff")

@@ -112,7 +112,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	cur.app.Status = w.app.Status
 	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
 	cur.rev, cur.chart, cur.warnings, cur.usedCaps, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.chart, w.warnings, w.usedCaps, w.inputs, w.renderKey, w.desired, w.syncedKey
-	cur.applier, cur.health, cur.failures, cur.lastEvent = w.applier, w.health, w.failures, w.lastEvent
+	cur.applier, cur.health, cur.failures, cur.lastEvent, cur.hooks = w.applier, w.health, w.failures, w.lastEvent, w.hooks
 	dropped := false // a resource this App no longer renders
 	for gvr := range cur.watched {
 		dropped = dropped || !w.watched[gvr]

@@ -56,7 +56,7 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 	if key != "" && key == w.renderKey && w.desired != nil {
 		return nil, outcome{}, false
 	}
-	desired, inputs, warnings, caps, err := c.render(ctx, w, local, tm)
+	rendered, inputs, caps, err := c.render(ctx, w, local, tm)
 	c.opts.Metrics.rendered(keyOf(app), err)
 	if err != nil {
 		// The last good render stays unused: syncing it would roll the
@@ -68,34 +68,36 @@ func (c *Controller) renderIfChanged(ctx context.Context, w *appState, tm *phase
 		return nil, c.fail(w, ReasonGitFailed, "git_error", err), true
 	}
 	tm.mark("render")
+	desired := rendered.Objects
 	// Labelled once, as sync applies them, and their intents hashed once:
 	// the checks of later passes reuse both.
 	encoded, err := w.applier.Prepare(desired, apps.IgnoreRules(app))
 	if err != nil {
 		return nil, c.fail(w, ReasonRenderFailed, "render_error", err), true
 	}
-	w.desired, w.inputs, w.renderKey, w.warnings, w.usedCaps = keep(desired, encoded), inputs, key, warnings, caps != nil
+	w.desired, w.inputs, w.renderKey, w.warnings, w.usedCaps = keep(desired, encoded), inputs, key, rendered.Warnings, caps != nil
+	w.hooks = rendered.HookObjects()
 	tm.mark("intents")
 	return desired, outcome{}, false
 }
 
 // render exports the commit (when the App has a Git source), fetches the
 // App's chart and the dependencies its chart does not vendor, and renders
-// the App, returning its objects and the repository paths the render read.
-func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, tm *phases) (objs []*unstructured.Unstructured, inputs, warnings []string, caps *render.Capabilities, err error) {
+// the App, returning the render and the repository paths it read.
+func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, tm *phases) (rendered *apps.Rendered, inputs []string, caps *render.Capabilities, err error) {
 	app := &w.app
 	dir, err := os.MkdirTemp(c.opts.WorkDir, "render-")
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	if local != nil {
 		if err := local.Export(ctx, w.rev.Commit, dir, c.opts.MaxRepoBytes); err != nil {
-			return nil, nil, nil, nil, err
+			return nil, nil, nil, err
 		}
 		tm.mark("export")
 	} else if err := os.MkdirAll(filepath.Join(dir, apps.SourcePath(app)), 0o700); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	src := apps.Source(dir, app)
 	opts := apps.RenderOptions(app)
@@ -113,19 +115,18 @@ func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, 
 	}
 	ch, err := c.chartsFor(ctx, app)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	if _, err := apps.PrepareCharts(ctx, src, &opts, ref, ch); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	if inputs, err = render.Inputs(src, opts); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	rendered, err := apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty)
-	if err != nil {
-		return nil, nil, nil, nil, err
+	if rendered, err = apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty); err != nil {
+		return nil, nil, nil, err
 	}
-	return rendered.Objects, inputs, rendered.Warnings, caps, nil
+	return rendered, inputs, caps, nil
 }
 
 // renderKey identifies a render: the content of every input at commit and

@@ -17,6 +17,7 @@ import (
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -180,16 +181,20 @@ func (r *run) app(ctx context.Context, name string, b, h *foundApp) App {
 	if ap.Failed() {
 		return ap
 	}
-	hooks := map[*unstructured.Unstructured]string{}
+	hooks := map[resource.Ref]string{} // by the identity all() gives a hook
 	for _, sd := range []side{base, head} {
 		for _, hk := range sd.hooks {
-			hooks[hk.Object] = hk.Origin.Hook
+			ref := resource.RefOf(hk.Object)
+			if ref.Name == "" {
+				ref.Name = hk.Object.GetGenerateName()
+			}
+			hooks[ref] = hk.Origin.Hook
 		}
 	}
 	ap.Report = diff.Objects(base.all(), head.all(), diff.Options{Normalize: r.opts.Normalize, Masker: r.masker, From: "base", To: "head",
-		Hook: func(u *unstructured.Unstructured) string { return hooks[u] }})
+		Hook: func(u *unstructured.Unstructured) string { return hooks[resource.RefOf(u)] }})
 	if r.opts.Live != nil && h != nil {
-		live, err := r.live(ctx, &h.app, head.objects)
+		live, err := r.live(ctx, &h.app, head)
 		if err != nil {
 			ap.LiveError = r.masker.Scrub(err.Error())
 		} else {
@@ -212,22 +217,29 @@ type side struct {
 func (sd side) all() []*unstructured.Unstructured {
 	out := append([]*unstructured.Unstructured{}, sd.objects...)
 	for _, h := range sd.hooks {
-		if h.Object.GetName() == "" {
-			h.Object.SetName(h.Object.GetGenerateName())
+		u := h.Object
+		if u.GetName() == "" {
+			u = u.DeepCopy()
+			u.SetName(u.GetGenerateName())
 		}
-		out = append(out, h.Object)
+		out = append(out, u)
 	}
 	return out
 }
 
 // live plans head's render against the cluster, as plumb diff does.
-func (r *run) live(ctx context.Context, app *v1alpha1.App, desired []*unstructured.Unstructured) (diff.Report, error) {
+func (r *run) live(ctx context.Context, app *v1alpha1.App, head side) (diff.Report, error) {
 	a, err := sync.NewApplier(r.opts.Live, sync.ApplierOptions{App: app.Name, InventoryNamespace: r.opts.InventoryNamespace})
 	if err != nil {
 		return diff.Report{}, err
 	}
-	return a.Diff(ctx, desired, sync.DiffOptions{
+	hooks := make([]*unstructured.Unstructured, len(head.hooks))
+	for i, h := range head.hooks {
+		hooks[i] = h.Object
+	}
+	return a.Diff(ctx, head.objects, sync.DiffOptions{
 		Prune: true,
+		Hooks: hooks,
 		Diff:  diff.Options{Ignore: apps.IgnoreRules(app), Masker: r.masker, Normalize: r.opts.Normalize},
 	})
 }

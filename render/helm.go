@@ -61,7 +61,7 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	warnings := lookupWarnings(chrt)
+	warnings := append(lookupWarnings(chrt), unknownHookWarnings(chrt)...)
 	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	inst.DryRun = true
 	inst.DryRunOption = "client"
@@ -115,13 +115,12 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	return res, nil
 }
 
-// helmHooks decodes the chart's hooks (never its tests).
+// helmHooks decodes the chart's hooks, its tests included: plumb runs
+// neither tests nor some other events, and says so (sync.Hook.Unsupported),
+// but shows them as helm template does.
 func helmHooks(dir string, hooks []*release.Hook, cache *Cache) ([]Object, error) {
 	var out []Object
 	for _, h := range hooks {
-		if isTestHook(h) {
-			continue
-		}
 		var events []string
 		for _, e := range h.Events {
 			events = append(events, string(e))
@@ -137,15 +136,6 @@ func helmHooks(dir string, hooks []*release.Hook, cache *Cache) ([]Object, error
 		}
 	}
 	return out, nil
-}
-
-func isTestHook(h *release.Hook) bool {
-	for _, e := range h.Events {
-		if e == release.HookTest {
-			return true
-		}
-	}
-	return false
 }
 
 // helmSource reads the "# Source: <template>" line Helm puts at the top of

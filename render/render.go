@@ -290,7 +290,7 @@ func finish(res *Result, opts Options) error {
 	if n := len(res.Objects) + len(res.Hooks); n > opts.Limits.MaxObjects {
 		return fmt.Errorf("%d objects is over the %d-object limit: %w", n, opts.Limits.MaxObjects, ErrLimit)
 	}
-	separateArgoHooks(res)
+	separateHooks(res)
 	all := append(append([]Object{}, res.Objects...), res.Hooks...)
 	for _, o := range all {
 		if err := validate(o, o.Origin.Hook != ""); err != nil {
@@ -322,15 +322,27 @@ func finish(res *Result, opts Options) error {
 	return nil
 }
 
-// ArgoHookAnnotation marks an Argo CD resource hook (PreSync, Sync, ...).
-const ArgoHookAnnotation = "argocd.argoproj.io/hook"
+// Hook annotations: Argo CD's resource hooks (PreSync, Sync, ...) and
+// Helm's, which Argo CD also reads on plain manifests.
+const (
+	ArgoHookAnnotation = "argocd.argoproj.io/hook"
+	HelmHookAnnotation = "helm.sh/hook"
+)
 
-// separateArgoHooks moves objects that carry Argo CD's hook annotation from
-// Objects to Hooks, as Argo CD users expect of a repository written for it.
-func separateArgoHooks(res *Result) {
+// separateHooks moves objects that carry a hook annotation from Objects to
+// Hooks, as Argo CD treats a repository written for it. A chart's own
+// hooks are apart already (Helm takes them out); "crd-install", Helm 2's
+// hook for CRDs that Helm 3 no longer knows, stays an object: a CRD.
+func separateHooks(res *Result) {
 	kept := res.Objects[:0]
 	for _, o := range res.Objects {
-		if hook, ok := o.Object.GetAnnotations()[ArgoHookAnnotation]; ok {
+		ann := o.Object.GetAnnotations()
+		hook, ok := ann[ArgoHookAnnotation]
+		if !ok {
+			hook, ok = ann[HelmHookAnnotation]
+			ok = ok && !strings.Contains(hook, "crd-install")
+		}
+		if ok {
 			o.Origin.Hook = hook
 			res.Hooks = append(res.Hooks, o)
 			continue

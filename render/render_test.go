@@ -122,8 +122,13 @@ func TestHelmOptionsAndHooks(t *testing.T) {
 	if diff := cmp.Diff(wantData, data); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
-	if len(res.Hooks) != 1 || res.Hooks[0].Object.GetName() != "migrate" || res.Hooks[0].Origin.Hook != "pre-install,pre-upgrade" {
-		t.Errorf("hooks = %+v, want only the migrate job (tests skipped)", res.Hooks)
+	var hooks []string
+	for _, h := range res.Hooks {
+		hooks = append(hooks, h.Object.GetName()+"@"+h.Origin.Hook)
+	}
+	// Tests are kept, as helm template shows them; sync says it never runs them.
+	if diff := cmp.Diff([]string{"smoke@test", "migrate@pre-install,pre-upgrade"}, hooks); diff != "" {
+		t.Errorf("hooks (-want +got):\n%s", diff)
 	}
 }
 

@@ -130,6 +130,9 @@ type DiffOptions struct {
 	PruneDefinitions bool
 	// Diff are the comparison's options; Unchanged is set by Diff.
 	Diff diff.Options
+	// Hooks are the render's hooks, compared with the hooks as they last
+	// ran (recorded in the inventory): a new or changed hook is a change.
+	Hooks []*unstructured.Unstructured
 }
 
 // Diff is the plan of a sync: every front end's one way from a render to
@@ -154,7 +157,19 @@ func (a *Applier) Diff(ctx context.Context, desired []*unstructured.Unstructured
 		}
 		dopts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[resource.RefOf(d)] }
 	}
-	return diff.Compute(ctx, a.c, desired, prune, dopts), nil
+	rep := diff.Compute(ctx, a.c, desired, prune, dopts)
+	inv, err := a.Inventory(ctx)
+	if err != nil {
+		return diff.Report{}, err
+	}
+	if len(opts.Hooks) > 0 || len(inv.RanHooks) > 0 {
+		hooks, err := hookDiff(inv.RanHooks, opts.Hooks, opts.Diff)
+		if err != nil {
+			return diff.Report{}, err
+		}
+		rep.Results = append(rep.Results, hooks...)
+	}
+	return rep, nil
 }
 
 // Flush writes an inventory that Sync held back (it renewed only

@@ -20,15 +20,20 @@ const (
 	Pruned     Action = "pruned"
 	Skipped    Action = "skipped"
 	Failed     Action = "failed"
+	// Ran: a hook was created and completed.
+	Ran Action = "ran"
 )
 
 // Change is the outcome for one object. Texts are masked.
 type Change struct {
 	Ref    resource.Ref `json:"ref"`
 	Action Action       `json:"action"`
-	Stage  string       `json:"stage,omitempty"`
-	Reason string       `json:"reason,omitempty"`
-	Error  string       `json:"error,omitempty"`
+	// Hook is a hook's events as written ("pre-upgrade", "PreSync"), "" for
+	// the objects a sync keeps in step.
+	Hook   string `json:"hook,omitempty"`
+	Stage  string `json:"stage,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // ChangeSet is every change of one sync, in the order they happened.
@@ -61,6 +66,9 @@ var (
 	// ErrApplyFailed: at least one object failed; later stages and prune
 	// were skipped and the inventory was not written.
 	ErrApplyFailed = errors.New("apply failed")
+	// ErrHookFailed: a hook failed (or timed out); what follows its phase
+	// was skipped and SyncFail hooks ran.
+	ErrHookFailed = errors.New("hook failed")
 )
 
 // failedList names the failures, the first few in full: an error (and the

@@ -23,6 +23,23 @@ import (
 type Inventory struct {
 	App     string  `json:"app"`
 	Objects []Entry `json:"objects"`
+	// Hooks are the hook objects earlier runs left in the cluster (no
+	// delete policy removed them): before-hook-creation and prune find
+	// them here, a generateName hook's instances included.
+	Hooks []HookEntry `json:"hooks,omitempty"`
+	// HookContent is the digest of the render whose hooks last ran to the
+	// end: hooks run again only for other content, never on a self-heal.
+	HookContent string `json:"hookContent,omitempty"`
+	// RanHooks are the hooks of that render, for plumb diff.
+	RanHooks []RanHook `json:"ranHooks,omitempty"`
+}
+
+// HookEntry is one hook object in the cluster: Key names its hook (the
+// name, or the generateName followed by "*"), Entry the object.
+type HookEntry struct {
+	Entry
+	Key   string `json:"key"`
+	Phase Phase  `json:"phase"`
 }
 
 // Entry is one applied object. Fingerprint records what plumb applied and
@@ -79,7 +96,7 @@ func (inv Inventory) equal(other Inventory) bool {
 // sameEntries reports whether both inventories hold the same entries, in
 // any order, as key sees them.
 func (inv Inventory) sameEntries(other Inventory, key func(Entry) Entry) bool {
-	if inv.App != other.App || len(inv.Objects) != len(other.Objects) {
+	if inv.App != other.App || len(inv.Objects) != len(other.Objects) || !inv.sameHooks(other) {
 		return false
 	}
 	seen := make(map[Entry]bool, len(other.Objects))
@@ -88,6 +105,24 @@ func (inv Inventory) sameEntries(other Inventory, key func(Entry) Entry) bool {
 	}
 	for _, e := range inv.Objects {
 		if !seen[key(e)] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameHooks reports whether both inventories record the same hook objects
+// and hook content.
+func (inv Inventory) sameHooks(other Inventory) bool {
+	if inv.HookContent != other.HookContent || len(inv.Hooks) != len(other.Hooks) {
+		return false
+	}
+	seen := make(map[HookEntry]bool, len(other.Hooks))
+	for _, h := range other.Hooks {
+		seen[h] = true
+	}
+	for _, h := range inv.Hooks {
+		if !seen[h] {
 			return false
 		}
 	}
@@ -151,6 +186,7 @@ func ReadInventory(ctx context.Context, c *cluster.Client, namespace, app string
 // ConfigMap is replaced as a whole and never half-written.
 func WriteInventory(ctx context.Context, c *cluster.Client, namespace string, inv Inventory) error {
 	sort.Slice(inv.Objects, func(i, j int) bool { return inv.Objects[i].ref().String() < inv.Objects[j].ref().String() })
+	sort.Slice(inv.Hooks, func(i, j int) bool { return inv.Hooks[i].ref().String() < inv.Hooks[j].ref().String() })
 	b, err := json.Marshal(inv)
 	if err != nil {
 		return err

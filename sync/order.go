@@ -8,8 +8,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/plumbhq/plumb/resource"
 )
 
 // WaveAnnotation orders objects beyond their kind: lower waves go first.
@@ -119,18 +117,26 @@ func plan(objs []*unstructured.Unstructured) ([]batch, error) {
 	return out, nil
 }
 
-// waveOf is the object's sync wave: plumb's annotation, else Argo CD's, else 0.
+// waveOf is the object's sync wave: plumb's annotation, else Argo CD's,
+// else helm.sh/hook-weight (which Argo CD reads as a wave too), else 0.
 func waveOf(o *unstructured.Unstructured) (int, error) {
-	for _, key := range []string{WaveAnnotation, ArgoWaveAnnotation} {
-		w, ok := o.GetAnnotations()[key]
-		if !ok {
-			continue
+	for _, key := range []string{WaveAnnotation, ArgoWaveAnnotation, HelmWeightAnnotation} {
+		if _, ok := o.GetAnnotations()[key]; ok {
+			return intAnnotation(o, key)
 		}
-		n, err := strconv.Atoi(strings.TrimSpace(w))
-		if err != nil {
-			return 0, fmt.Errorf("%s: annotation %s: %q is not an integer", resource.RefOf(o), key, w)
-		}
-		return n, nil
 	}
 	return 0, nil
+}
+
+// intAnnotation reads an integer annotation (0 when it is not set).
+func intAnnotation(o *unstructured.Unstructured, key string) (int, error) {
+	w, ok := o.GetAnnotations()[key]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(w))
+	if err != nil {
+		return 0, fmt.Errorf("%s: annotation %s: %q is not an integer", hookName(o), key, w)
+	}
+	return n, nil
 }

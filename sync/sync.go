@@ -44,6 +44,10 @@ type Options struct {
 	// An error stops the sync as a failed stage does: nothing later is
 	// applied or pruned and the inventory is not written.
 	WaitWave func(ctx context.Context, objs []*unstructured.Unstructured) error
+	// Hooks are the render's hook objects (Helm's and Argo CD's). They run
+	// by phase when the render differs from the one whose hooks last ran,
+	// and are waited for through WaitWave, which they need.
+	Hooks []*unstructured.Unstructured
 }
 
 func (o *Options) defaults() {
@@ -84,23 +88,49 @@ func (a *Applier) Sync(ctx context.Context, desired []*unstructured.Unstructured
 		live: a.live(ctx, objs), intents: a.currentIntents(objs, opts.Ignore),
 		prev: prev.fingerprints(), fps: map[resource.Ref]string{},
 	}
+	if s.hooks, err = s.planHooks(opts.Hooks, objs, prev); err != nil {
+		return nil, err
+	}
+	due := s.hooks.due && !opts.DryRun
+	if s.hooks.due && opts.DryRun {
+		s.wouldRun(s.hooks)
+		s.hooks.phases = map[Phase][]Hook{} // a dry run runs none
+	}
+	if due {
+		if err := s.preSync(ctx, objs); err != nil {
+			a.inv = nil
+			return s.changes, s.syncFail(ctx, fmt.Errorf("%w; nothing else was applied or pruned", err))
+		}
+	}
 	kept, applied, err := s.run(ctx, batches, prev, objs)
 	if opts.DryRun || !applied || errors.Is(err, ErrPruneRefused) {
 		if err != nil && !opts.DryRun {
 			a.inv = nil // read again: the sync may have applied what the inventory does not say
+			err = s.syncFail(ctx, err)
 		}
 		return s.changes, err
 	}
 	// Everything applied: record it, with what prune kept (or failed to
 	// delete), even when some deletions failed, so that the new objects
 	// are known to the next sync.
-	inv := Inventory{App: a.opts.App}
+	inv := Inventory{App: a.opts.App, Hooks: s.hookRecords(ctx, s.hooks), HookContent: prev.HookContent, RanHooks: prev.RanHooks}
 	for _, o := range objs {
 		e := entryOf(o)
 		e.Fingerprint = s.fps[resource.RefOf(o)]
 		inv.Objects = append(inv.Objects, e)
 	}
 	inv.Objects = append(inv.Objects, kept...)
+	if err == nil && due {
+		if err = s.postSync(ctx, objs); err != nil {
+			err = s.syncFail(ctx, err)
+		} else if inv.RanHooks, err = ranHooks(opts.Hooks); err == nil {
+			inv.HookContent = s.hooks.content
+		}
+		inv.Hooks = s.hookRecords(ctx, s.hooks)
+	}
+	if err == nil && len(opts.Hooks) == 0 { // the render has no hooks (any more)
+		inv.HookContent, inv.RanHooks = "", nil
+	}
 	if werr := a.record(ctx, inv, prev); werr != nil {
 		a.inv = nil
 		return s.changes, werr
@@ -113,6 +143,12 @@ func (a *Applier) Sync(ctx context.Context, desired []*unstructured.Unstructured
 // stages and prune were skipped, and nothing may be recorded.
 func (s *syncer) run(ctx context.Context, batches []batch, prev Inventory, objs []*unstructured.Unstructured) (kept []Entry, applied bool, err error) {
 	for i, b := range batches {
+		if i > 0 && batches[i-1].wave != b.wave {
+			if err := s.runSyncHooks(ctx, b.wave); err != nil {
+				s.skip(batches[i:], "a Sync hook failed")
+				return nil, false, err
+			}
+		}
 		s.applyBatch(ctx, b)
 		if len(s.changes.Failed()) > 0 {
 			s.skip(batches[i+1:], "an earlier stage failed")
@@ -128,6 +164,9 @@ func (s *syncer) run(ctx context.Context, batches []batch, prev Inventory, objs 
 			return nil, false, err
 		}
 	}
+	if err := s.runSyncHooks(ctx, int(^uint(0)>>1)); err != nil {
+		return nil, false, err
+	}
 	kept, err = s.prune(ctx, prev, objs)
 	return kept, true, err
 }
@@ -139,7 +178,8 @@ var ErrWaveFailed = errors.New("wave failed")
 // waitWave waits for the wave that batches[i] ends, when a later wave
 // follows and the caller asked to wait.
 func (s *syncer) waitWave(ctx context.Context, batches []batch, i int) error {
-	if s.opts.WaitWave == nil || s.opts.DryRun || i+1 == len(batches) || batches[i+1].wave == batches[i].wave {
+	last := i+1 == len(batches)
+	if s.opts.WaitWave == nil || s.opts.DryRun || (last && !s.syncHooksLeft()) || (!last && batches[i+1].wave == batches[i].wave) {
 		return nil
 	}
 	var objs []*unstructured.Unstructured
@@ -173,6 +213,7 @@ type syncer struct {
 	mu      gosync.Mutex
 	changes ChangeSet
 	fps     map[resource.Ref]string // for the new inventory
+	hooks   *hookRun
 }
 
 func (s *syncer) remember(ref resource.Ref, fp fingerprint) {

@@ -47,6 +47,7 @@ func runDiff(ctx context.Context, s streams, g *globalFlags, f *diffFlags, path 
 	e.warn(s)
 	report, err := e.applier.Diff(ctx, e.desired, sync.DiffOptions{
 		Prune:            true,
+		Hooks:            e.hooks,
 		PruneDefinitions: f.app.pruneDefinitions,
 		Diff: diff.Options{
 			Ignore:    e.ignore,

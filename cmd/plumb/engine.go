@@ -85,6 +85,7 @@ type engine struct {
 	applier *sync.Applier
 	app     string
 	desired []*unstructured.Unstructured // labelled for app
+	hooks   []*unstructured.Unstructured // the render's hooks, as rendered
 	ignore  []diff.IgnoreDifference
 	// charts are the charts fetched for the render, for report headers.
 	charts []charts.Resolved
@@ -143,7 +144,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if _, err := a.Prepare(desired, ignore); err != nil {
 		return nil, err
 	}
-	return &engine{applier: a, app: app, desired: desired, ignore: ignore, charts: resolved, warnings: warnings}, nil
+	return &engine{applier: a, app: app, desired: desired, hooks: rendered.HookObjects(), ignore: ignore, charts: resolved, warnings: warnings}, nil
 }
 
 // isTerminal reports whether w is a terminal (for colour and live progress).

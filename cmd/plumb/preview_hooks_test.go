@@ -37,7 +37,6 @@ func TestPreviewShowsHookChanges(t *testing.T) {
 		"<code>Job.batch/chart/migrate (hook: pre-upgrade)</code> (update)",
 		"<code>Job.batch/plain/presync (hook: PreSync)</code> (update)",
 		"-      - image: migrate:1", "+      - image: migrate:2",
-		"not run: plumb does not run hooks yet",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the preview lacks %q:\n%s", want, md)

@@ -93,6 +93,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 		Masker:           masker,
 		Progress:         progress,
 		WaitWave:         apps.WaveWaiter(e.applier.Client(), f.timeout),
+		Hooks:            e.hooks,
 	})
 	if tty {
 		fmt.Fprint(s.out, "\r\x1b[K")
@@ -169,13 +170,21 @@ func writeChanges(w io.Writer, changes sync.ChangeSet) error {
 		if ch.Error != "" {
 			detail = ch.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ch.Ref, ch.Action, ch.Stage, detail)
+		obj := ch.Ref.String()
+		if ch.Hook != "" {
+			obj += " (hook: " + ch.Hook + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", obj, ch.Action, ch.Stage, detail)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	c := changes.Counts()
-	_, err := fmt.Fprintf(w, "%d created, %d configured, %d recreated, %d unchanged, %d pruned, %d skipped, %d failed\n",
-		c[sync.Created], c[sync.Configured], c[sync.Recreated], c[sync.Unchanged], c[sync.Pruned], c[sync.Skipped], c[sync.Failed])
+	hooks := ""
+	if c[sync.Ran] > 0 {
+		hooks = fmt.Sprintf(", %d hooks ran", c[sync.Ran])
+	}
+	_, err := fmt.Fprintf(w, "%d created, %d configured, %d recreated, %d unchanged, %d pruned, %d skipped, %d failed%s\n",
+		c[sync.Created], c[sync.Configured], c[sync.Recreated], c[sync.Unchanged], c[sync.Pruned], c[sync.Skipped], c[sync.Failed], hooks)
 	return err
 }

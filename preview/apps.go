@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -106,4 +107,55 @@ func affected(b, h *foundApp, baseDir, headDir string, changed []string) bool {
 		}
 	}
 	return false
+}
+
+// byDependencies orders App names so that each App comes after the Apps
+// its spec.dependsOn names (head's spec, else base's), as plumb serve syncs
+// them; Apps that do not depend on each other stay in name order, and the
+// members of a cycle (an InvalidSpec for plumb serve) follow by name.
+func byDependencies(names []string, head, base map[string]*foundApp) []string {
+	deps := map[string][]string{}
+	for _, n := range names {
+		a := head[n]
+		if a == nil {
+			a = base[n]
+		}
+		for _, d := range a.app.Spec.DependsOn {
+			if (d.Namespace == "" || d.Namespace == a.app.Namespace) && d.Name != n {
+				deps[n] = append(deps[n], d.Name)
+			}
+		}
+	}
+	done := map[string]bool{}
+	out := make([]string, 0, len(names))
+	for len(out) < len(names) {
+		progressed := false
+		for _, n := range names {
+			if done[n] || !allDone(deps[n], done, names) {
+				continue
+			}
+			done[n], progressed = true, true
+			out = append(out, n)
+			break // the next round starts again from the first name
+		}
+		if !progressed { // a cycle: the rest by name
+			for _, n := range names {
+				if !done[n] {
+					done[n] = true
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// allDone reports whether every dependency that is among names is done.
+func allDone(deps []string, done map[string]bool, names []string) bool {
+	for _, d := range deps {
+		if !done[d] && slices.Contains(names, d) {
+			return false
+		}
+	}
+	return true
 }

@@ -139,7 +139,7 @@ func Run(ctx context.Context, repo *git.Local, opts Options) (*Report, error) {
 		}
 	}
 	r.allowHosts()
-	for _, name := range slices.Sorted(maps.Keys(names)) {
+	for _, name := range byDependencies(slices.Sorted(maps.Keys(names)), r.headApps, r.baseApps) {
 		b, h := r.baseApps[name], r.headApps[name]
 		switch {
 		case !fromRepo(opts.RepoURL, b, h):

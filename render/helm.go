@@ -61,8 +61,9 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	warnings := append(lookupWarnings(chrt), unknownHookWarnings(chrt)...)
-	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	warnings := lookupWarnings(chrt)
+	cfg := &action.Configuration{Log: func(string, ...any) {}}
+	inst := action.NewInstall(cfg)
 	inst.DryRun = true
 	inst.DryRunOption = "client"
 	inst.ClientOnly = true
@@ -111,6 +112,11 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 	}
 	if res.Hooks, err = helmHooks(dir, rel.Hooks, opts.Cache); err != nil {
 		return nil, err
+	}
+	if err := unknownHooks(res, chrt, vals, cfg.Capabilities, chartutil.ReleaseOptions{
+		Name: inst.ReleaseName, Namespace: inst.Namespace, Revision: 1, IsInstall: true,
+	}, opts.Cache); err != nil {
+		return nil, fmt.Errorf("%s: helm: %w", dir, err)
 	}
 	return res, nil
 }

@@ -8,12 +8,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// Helm 3 drops an object whose helm.sh/hook it does not know (Helm 2's
-// crd-install) with no more than a log line: plumb names it.
-func TestUnknownHelmHookIsWarnedAbout(t *testing.T) {
+// Helm 3 drops an object whose helm.sh/hook it does not know with no more
+// than a log line: plumb applies Helm 2's crd-install objects as objects
+// and names any other.
+func TestUnknownHelmHooks(t *testing.T) {
+	crd := "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\n  annotations:\n    \"helm.sh/hook\": crd-install\n    helm.sh/hook-weight: \"1\"\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Gadget, plural: gadgets}\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n"
 	root := writeRepo(t, map[string]string{
 		"chart/Chart.yaml":           chartYAML,
-		"chart/templates/crd.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  annotations:\n    \"helm.sh/hook\": crd-install\n    helm.sh/hook-weight: \"1\"\n",
+		"chart/templates/crd.yaml":   "{{- if .Values.crd }}\n" + crd + "{{- end }}\n",
+		"chart/values.yaml":          "crd: true\n",
+		"chart/templates/odd.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\n  annotations:\n    helm.sh/hook: post-deploy\n",
 		"chart/templates/hook.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n  annotations:\n    helm.sh/hook: pre-install, post-upgrade\n",
 		"chart/templates/plain.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n",
 	})
@@ -21,15 +25,24 @@ func TestUnknownHelmHookIsWarnedAbout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var warned []string
+	var warned, objs []string
 	for _, w := range res.Warnings {
 		if strings.Contains(w, "helm.sh/hook") {
 			warned = append(warned, w)
 		}
 	}
-	want := []string{`web/templates/crd.yaml: helm.sh/hook "crd-install": Helm 3 drops objects with a hook it does not know, so plumb does not render this one (crd-install is Helm 2's: move the CRD to the chart's crds/ directory)`}
+	for _, o := range res.Objects {
+		objs = append(objs, o.Object.GetName())
+	}
+	want := []string{
+		`web/templates/odd.yaml: helm.sh/hook "post-deploy": Helm 3 drops objects with a hook it does not know, so plumb does not render this one`,
+		`web/templates/crd.yaml: helm.sh/hook "crd-install" (Helm 2's, which Helm 3 drops): CustomResourceDefinition/gadgets.example.com applied as an ordinary object`,
+	}
 	if d := cmp.Diff(want, warned); d != "" {
 		t.Errorf("warnings (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"plain", "gadgets.example.com"}, objs); d != "" {
+		t.Errorf("objects (-want +got):\n%s", d)
 	}
 }
 

@@ -3,6 +3,8 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/plumbhq/plumb/render"
 )
 
 // job is a Job that kwok completes (its Pod reaches Succeeded), or, with
@@ -51,12 +55,50 @@ func hookActions(changes ChangeSet) map[string]Action {
 	return out
 }
 
-// Issue W, acceptance 1: pre-install runs on the first sync only,
-// pre-upgrade on a later one with new content, and a self-heal runs none.
+// renderChart renders a chart of a Deployment with a pre-install and a
+// pre-upgrade Job, as Helm does, at image.
+func (e *engine) renderChart(image string) (objs, hooks []*unstructured.Unstructured) {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	files := map[string]string{
+		"Chart.yaml":             "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+		"values.yaml":            "image: nginx:1\n",
+		"templates/web.yaml":     deployment("web", "web", "{{ .Values.image }}"),
+		"templates/install.yaml": job("install", false, HelmHookAnnotation, "pre-install"),
+		"templates/upgrade.yaml": job("upgrade", false, HelmHookAnnotation, "pre-upgrade"),
+	}
+	for name, data := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	res, err := render.Render(e.ctx, render.Source{Root: dir, Path: "."}, render.Options{
+		Namespace: e.ns, Helm: render.HelmOptions{Values: map[string]any{"image": image}},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, o := range res.Objects {
+		objs = append(objs, o.Object)
+	}
+	for _, h := range res.Hooks {
+		hooks = append(hooks, h.Object)
+	}
+	return objs, hooks
+}
+
+// Issue W, acceptance 1: of a chart's hooks, pre-install runs on the first
+// sync only, pre-upgrade on a later one with new content, and a self-heal
+// runs none.
 func TestHelmHooksByPhase(t *testing.T) {
 	e := newEngine(t, "helm-hooks")
-	hooks := e.objs(job("install", false, HelmHookAnnotation, "pre-install"), job("upgrade", false, HelmHookAnnotation, "pre-upgrade"))
-	web := e.objs(deployment("web", "web", "nginx:1"))
+	web, hooks := e.renderChart("nginx:1")
+	if len(hooks) != 2 || hooks[0].GetName() != "install" {
+		t.Fatalf("the chart rendered hooks %v", hooks)
+	}
 	opts := Options{WaitWave: e.waitHealthy, Hooks: hooks}
 	changes, err := e.a.Sync(e.ctx, web, opts)
 	if err != nil {
@@ -86,7 +128,8 @@ func TestHelmHooksByPhase(t *testing.T) {
 	}
 
 	// New content: only pre-upgrade runs, before the Deployment changes.
-	web = e.objs(deployment("web", "web", "nginx:2"))
+	web, hooks = e.renderChart("nginx:2")
+	opts.Hooks = hooks
 	changes, err = e.a.Sync(e.ctx, web, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +146,8 @@ func TestHelmHooksByPhase(t *testing.T) {
 	}
 	// plumb diff compares the hooks with their last run: a changed hook is
 	// a change, with its phase.
-	changed := e.objs(job("install", false, HelmHookAnnotation, "pre-install"), job("upgrade", false, HelmHookAnnotation, "pre-upgrade", "example.com/v", "2"))
+	changed := []*unstructured.Unstructured{hooks[0], hooks[1].DeepCopy()}
+	changed[1].SetAnnotations(map[string]string{HelmHookAnnotation: "pre-upgrade", "example.com/v": "2"})
 	rep, err := e.a.Diff(e.ctx, web, DiffOptions{Hooks: changed})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,4 +56,48 @@ func TestServeDependsOn(t *testing.T) {
 	}
 	gap := at.Sub(aReady.LastTransitionTime.Time)
 	t.Logf("b was applied %s after a became Ready (timestamps have a resolution of one second)", gap)
+}
+
+// Issue W, item 5, in config-file mode: dependsOn works between the Apps
+// of the file, and /api/v1/apps says what b waits for.
+func TestServeDependsOnConfigMode(t *testing.T) {
+	s := newServeEnv(t, "serve-depends-file", gittest.Options{})
+	stuck := deployment("db", "nginx", 1, "      nodeSelector: {no-such-node: \"true\"}\n")
+	s.commit(map[string]string{"dep-a/db.yaml": stuck, "dep-b/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-settings}\n"}, "two Apps, b after a")
+	poll := &metav1.Duration{Duration: time.Second}
+	a := chartApp("", "a", v1alpha1.Source{RepoURL: s.repo.URL, Ref: "main", Path: "dep-a"}, poll)
+	b := chartApp("", "b", v1alpha1.Source{RepoURL: s.repo.URL, Ref: "main", Path: "dep-b"}, poll)
+	b.Spec.DependsOn = []v1alpha1.AppReference{{Name: "a"}}
+	config := filepath.Join(t.TempDir(), "apps.yaml")
+	if err := os.WriteFile(config, appsYAML(t, []v1alpha1.App{a, b}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startServe(t, "-n", s.ns, "--config", config)
+	apiApp := func(name string) v1alpha1.App {
+		code, body := d.get("/api/v1/apps")
+		var list v1alpha1.AppList
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil {
+			t.Fatalf("GET /api/v1/apps: %d %s", code, body)
+		}
+		for _, a := range list.Items {
+			if a.Name == name {
+				return a
+			}
+		}
+		t.Fatalf("App %s not in /api/v1/apps: %s", name, body)
+		return v1alpha1.App{}
+	}
+	eventually(t, 30*time.Second, "b waits for a", func() (bool, string) {
+		got := apiApp("b")
+		c := meta.FindStatusCondition(got.Status.Conditions, controller.ConditionReady)
+		return c != nil && c.Reason == controller.ReasonDependencyNotReady && strings.Contains(c.Message, "/a"), describe(got)
+	})
+	if out, err := s.kubectlIn(s.ns, "get", "configmap", "web-settings"); err == nil {
+		t.Fatalf("b's ConfigMap exists while a is not Ready: %s", out)
+	}
+	s.commit(map[string]string{"dep-a/db.yaml": deployment("db", "nginx", 1, "")}, "a: schedulable")
+	eventually(t, 60*time.Second, "b's ConfigMap", func() (bool, string) {
+		_, err := s.kubectlIn(s.ns, "get", "configmap", "web-settings")
+		return err == nil, describe(apiApp("a")) + " | " + describe(apiApp("b"))
+	})
 }

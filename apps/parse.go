@@ -77,6 +77,9 @@ func Validate(a *v1alpha1.App) error {
 			return fmt.Errorf("spec.dependsOn[%d]: an App cannot depend on itself", i)
 		}
 	}
+	if _, err := HealthRules(a); err != nil {
+		return err
+	}
 	for _, ig := range IgnoreRules(a) {
 		if err := ig.Validate(); err != nil {
 			return fmt.Errorf("spec.ignoreDifferences: %w", err)

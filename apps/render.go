@@ -99,11 +99,11 @@ func Capabilities(c *cluster.Client) func() (*render.Capabilities, error) {
 }
 
 // WaveWaiter is sync.Options.WaitWave: it waits until every object of a
-// wave is Healthy (or Suspended), fails fast on Degraded, and gives up after
-// timeout.
-func WaveWaiter(g health.Getter, timeout time.Duration) func(context.Context, []*unstructured.Unstructured) error {
+// wave (or hook) is Healthy (or Suspended) as rater rates it, fails fast on
+// Degraded, and gives up after timeout.
+func WaveWaiter(g health.Getter, timeout time.Duration, rater *health.Rater) func(context.Context, []*unstructured.Unstructured) error {
 	return func(ctx context.Context, objs []*unstructured.Unstructured) error {
-		_, err := health.Wait(ctx, g, objs, health.WaitOptions{Timeout: timeout, Interval: 200 * time.Millisecond}, nil)
+		_, err := health.Wait(ctx, g, objs, health.WaitOptions{Timeout: timeout, Interval: 200 * time.Millisecond, Rater: rater}, nil)
 		return err
 	}
 }

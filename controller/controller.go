@@ -24,6 +24,7 @@ import (
 	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/git"
+	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/render"
 	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
@@ -75,6 +76,9 @@ type SecretReader interface {
 type Options struct {
 	// Client is the engine's cluster client.
 	Client *cluster.Client
+	// HealthRules are the controller's own health rules, after each App's
+	// spec.healthRules and before plumb's.
+	HealthRules *health.Rules
 	// Git is the repository cache shared by every App.
 	Git *git.Cache
 	// WorkDir holds the short-lived exports a render reads (default: the
@@ -160,6 +164,9 @@ type appState struct {
 	applier *sync.Applier
 	// watched are the resources of the last render (the watches it needs).
 	watched map[schema.GroupVersionResource]bool
+	// rater rates the App's objects: its own rules, the controller's, then
+	// plumb's (made when the spec changes).
+	rater *health.Rater
 	// health holds each object's last rating (healthOf).
 	health   map[resource.Ref]healthEntry
 	failures int
@@ -232,6 +239,9 @@ func (c *Controller) upsert(app v1alpha1.App, specErr error) {
 	}
 	st.app = *app.DeepCopy()
 	st.specErr = specErr
+	if rules, err := apps.HealthRules(&st.app); err == nil { // an error is specErr already
+		st.rater = health.NewRater(rules, c.opts.HealthRules)
+	}
 	st.pollNow = true
 	c.queue.Add(key)
 }

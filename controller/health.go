@@ -20,21 +20,21 @@ func (c *Controller) healthOf(ctx context.Context, w *appState, desired []*unstr
 	for _, d := range desired {
 		ref := resource.RefOf(d)
 		if m, known := c.live.Lookup(d); known && m != nil {
-			if e, ok := w.health[ref]; ok && e.rv == m.GetResourceVersion() {
-				results = append(results, health.Result{Ref: ref, Status: e.status, Reason: e.reason})
+			if e, ok := w.health[ref]; ok && e.rv == m.GetResourceVersion() && e.rater == w.rater {
+				results = append(results, health.Result{Ref: ref, Status: e.status, Reason: e.reason, Source: e.source})
 				seen[ref] = e
 				continue
 			}
 		}
 		live, err := c.opts.Client.Get(ctx, d)
-		r := health.Of(live)
+		r := w.rater.Of(live)
 		if err != nil {
 			r = health.Result{Status: health.Unknown, Reason: err.Error()}
 		}
 		r.Ref = ref
 		results = append(results, r)
 		if err == nil && live != nil {
-			seen[ref] = healthEntry{rv: live.GetResourceVersion(), status: r.Status, reason: r.Reason}
+			seen[ref] = healthEntry{rv: live.GetResourceVersion(), status: r.Status, reason: r.Reason, source: r.Source, rater: w.rater}
 		}
 	}
 	w.health = seen
@@ -48,4 +48,6 @@ type healthEntry struct {
 	rv     string
 	status health.Status
 	reason string
+	source string
+	rater  *health.Rater // the rules it was made by
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/diff"
-	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -75,11 +74,11 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 	hooksDue := newContent && len(w.hooks) > 0
 	if len(fresh) == len(refs) && !leftovers && w.failures == 0 && !hooksDue {
 		w.syncedKey = w.renderKey
-		out := outcome{result: "unchanged"}
-		if h := health.Status(w.app.Status.Health); h != health.Healthy && h != health.Suspended {
-			out.health = c.healthOf(ctx, w, refs)
-			tm.mark("health")
-		}
+		// Health is rated again even for a Healthy App: an object's status
+		// may have turned (a Certificate that failed to renew). Ratings are
+		// kept by resourceVersion, so only changed objects cost a read.
+		out := outcome{result: "unchanged", health: c.healthOf(ctx, w, refs)}
+		tm.mark("health")
 		return out
 	}
 	if whole == nil {
@@ -138,7 +137,7 @@ func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstruct
 		Force:      app.Spec.SyncPolicy.Force,
 		Ignore:     apps.IgnoreRules(app),
 		Masker:     masker,
-		WaitWave:   apps.WaveWaiter(c.opts.Client, waitTimeout(app, c.opts.Timeout)),
+		WaitWave:   apps.WaveWaiter(c.opts.Client, waitTimeout(app, c.opts.Timeout), w.rater),
 		Hooks:      w.hooks,
 	})
 	tm.mark("sync")

@@ -157,7 +157,7 @@ func healthDetail(r *health.Report) string {
 	var parts []string
 	for _, o := range r.Objects {
 		if o.Status != health.Healthy && o.Status != health.Suspended {
-			parts = append(parts, fmt.Sprintf("%s: %s (%s)", o.Ref, o.Status, o.Reason))
+			parts = append(parts, o.Explain())
 		}
 	}
 	sort.Strings(parts)

@@ -1,8 +1,6 @@
 package health
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
@@ -27,30 +25,85 @@ var severity = map[Status]int{Healthy: 0, Suspended: 1, Progressing: 2, Unknown:
 // Worse reports whether a is worse than b.
 func Worse(a, b Status) bool { return severity[a] > severity[b] }
 
-// Result is the health of one object with a one-line reason.
+// Result is the health of one object with a one-line reason, and the rule
+// that decided it.
 type Result struct {
 	Ref    resource.Ref `json:"ref"`
 	Status Status       `json:"status"`
 	Reason string       `json:"reason,omitempty"`
+	// Source is what decided: a user's rule ("example.com/Widget (App
+	// rule)"), "built-in" for the kinds plumb rates as Argo CD does, or
+	// "kstatus".
+	Source string `json:"source,omitempty"`
 }
 
-// Of computes the health of one live object. It is a pure function: kstatus
-// for anything with standard conditions or observedGeneration, and rules
-// where kstatus answers a different question than "is my rollout done".
-// A nil object is Missing.
-func Of(u *unstructured.Unstructured) Result {
+// Explain is the result as one line: "Certificate.cert-manager.io/ns/web
+// (kstatus): Degraded: Issuing failed".
+func (r Result) Explain() string {
+	s := r.Ref.String()
+	if r.Source != "" {
+		s += " (" + r.Source + ")"
+	}
+	s += ": " + string(r.Status)
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}
+
+// Sources of a rating other than a user's rule.
+const (
+	SourceBuiltIn = "built-in"
+	SourceKstatus = "kstatus"
+)
+
+// Rater rates live objects: the user's rules first, in the order given
+// (an App's before the controller's), then the built-in kinds, then
+// kstatus. A nil Rater has no rules.
+type Rater struct {
+	rules []*Rules
+}
+
+// NewRater returns a Rater with rules, the first set winning; nil sets are
+// skipped.
+func NewRater(rules ...*Rules) *Rater {
+	r := &Rater{}
+	for _, set := range rules {
+		if set != nil {
+			r.rules = append(r.rules, set)
+		}
+	}
+	return r
+}
+
+// Of computes the health of one live object with no rules of the user's.
+func Of(u *unstructured.Unstructured) Result { return (*Rater)(nil).Of(u) }
+
+// Of computes the health of one live object. It is a pure function of the
+// object and the rules. A nil object is Missing.
+func (r *Rater) Of(u *unstructured.Unstructured) Result {
 	if u == nil {
 		return Result{Status: Missing, Reason: "not found in the cluster"}
 	}
-	res := Result{Ref: resource.RefOf(u)}
+	res := Result{Ref: resource.RefOf(u), Source: SourceBuiltIn}
 	if u.GetDeletionTimestamp() != nil {
 		res.Status, res.Reason = Progressing, "being deleted"
 		return res
 	}
-	if st, reason, ok := override(u); ok {
+	if r != nil {
+		for _, set := range r.rules {
+			if rated, ok := set.rate(u); ok {
+				rated.Ref = res.Ref
+				return rated
+			}
+		}
+	}
+	res.Source = SourceBuiltIn
+	if st, reason, ok := builtIn(u); ok {
 		res.Status, res.Reason = st, reason
 		return res
 	}
+	res.Source = SourceKstatus
 	ks, err := status.Compute(u)
 	if err != nil {
 		res.Status, res.Reason = Unknown, err.Error()
@@ -70,50 +123,6 @@ func Of(u *unstructured.Unstructured) Result {
 		res.Status = Unknown
 	}
 	return res
-}
-
-// override holds the per-kind rules that take precedence over kstatus.
-func override(u *unstructured.Unstructured) (Status, string, bool) {
-	gk := u.GroupVersionKind().GroupKind()
-	switch {
-	case gk.Group == "apps" && gk.Kind == "Deployment":
-		if paused, _, _ := unstructured.NestedBool(u.Object, "spec", "paused"); paused {
-			return Suspended, "rollout paused", true
-		}
-		if c, ok := condition(u, "Progressing"); ok && c["status"] == "False" && c["reason"] == "ProgressDeadlineExceeded" {
-			return Degraded, fmt.Sprintf("ProgressDeadlineExceeded: %v", c["message"]), true
-		}
-	case gk.Group == "" && gk.Kind == "Service":
-		typ, _, _ := unstructured.NestedString(u.Object, "spec", "type")
-		if typ == "LoadBalancer" {
-			ingress, _, _ := unstructured.NestedSlice(u.Object, "status", "loadBalancer", "ingress")
-			if len(ingress) == 0 {
-				return Progressing, "waiting for the load balancer's address", true
-			}
-			return Healthy, "load balancer ready", true
-		}
-	case gk.Group == "" && gk.Kind == "Pod":
-		if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase == "Failed" {
-			msg, _, _ := unstructured.NestedString(u.Object, "status", "message")
-			return Degraded, "pod failed: " + msg, true
-		}
-	case gk.Group == "batch" && gk.Kind == "Job":
-		if c, ok := condition(u, "Failed"); ok && c["status"] == "True" {
-			return Degraded, fmt.Sprintf("job failed: %v: %v", c["reason"], c["message"]), true
-		}
-		if c, ok := condition(u, "Complete"); ok && c["status"] == "True" {
-			return Healthy, "job complete", true
-		}
-		if suspend, _, _ := unstructured.NestedBool(u.Object, "spec", "suspend"); suspend {
-			return Suspended, "job suspended", true
-		}
-		return Progressing, "job running", true
-	case gk.Group == "" && gk.Kind == "PersistentVolumeClaim":
-		if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase == "Lost" {
-			return Degraded, "claim lost its volume", true
-		}
-	}
-	return "", "", false
 }
 
 func condition(u *unstructured.Unstructured, typ string) (map[string]any, bool) {

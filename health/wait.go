@@ -22,6 +22,9 @@ type Getter interface {
 type WaitOptions struct {
 	Timeout  time.Duration // default 5 minutes
 	Interval time.Duration // default 1 second
+	// Rater rates each object (nil: the built-in kinds and kstatus), so a
+	// wait fails fast on what a user rule calls Degraded.
+	Rater *Rater
 }
 
 // ErrDegraded and ErrTimeout let callers tell a failed rollout from a slow one.
@@ -55,7 +58,7 @@ func Wait(ctx context.Context, g Getter, objs []*unstructured.Unstructured, opts
 			if err != nil && ctx.Err() == nil {
 				return Aggregate(results), fmt.Errorf("%s: health: %w", resource.RefOf(d), err)
 			}
-			r := Of(live)
+			r := opts.Rater.Of(live)
 			r.Ref = resource.RefOf(d)
 			results = append(results, r)
 		}
@@ -67,7 +70,7 @@ func Wait(ctx context.Context, g Getter, objs []*unstructured.Unstructured, opts
 		for _, r := range results {
 			switch {
 			case r.Status == Degraded:
-				degraded = append(degraded, fmt.Sprintf("%s: %s", r.Ref, r.Reason))
+				degraded = append(degraded, r.Explain())
 			case !done(r.Status):
 				pending = append(pending, fmt.Sprintf("%s: %s (%s)", r.Ref, r.Status, r.Reason))
 			}

@@ -52,6 +52,24 @@ type AppSpec struct {
 	// DependsOn names Apps that must be Ready at their current revision
 	// before this App is synced.
 	DependsOn []AppReference `json:"dependsOn,omitempty"`
+	// HealthRules rate this App's objects of a kind by CEL expressions,
+	// before plumb's own rules (Flux's healthCheckExprs shape).
+	HealthRules []HealthRule `json:"healthRules,omitempty"`
+}
+
+// HealthRule rates the objects of one kind: CEL expressions over the
+// object (its fields apiVersion, kind, metadata, spec, status, and self),
+// evaluated inProgress, failed, current; the first that is true decides.
+type HealthRule struct {
+	// APIVersion is "group/version", or "group/*" for every version.
+	// +kubebuilder:validation:MinLength=1
+	APIVersion string `json:"apiVersion"`
+	// +kubebuilder:validation:MinLength=1
+	Kind string `json:"kind"`
+	// +kubebuilder:validation:MinLength=1
+	Current    string `json:"current"`
+	InProgress string `json:"inProgress,omitempty"`
+	Failed     string `json:"failed,omitempty"`
 }
 
 // AppReference names an App; Namespace defaults to the referring App's.

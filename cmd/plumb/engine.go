@@ -14,6 +14,7 @@ import (
 	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -26,6 +27,7 @@ type appFlags struct {
 	ignore             []string
 	ignoreManagers     []string
 	pruneDefinitions   bool
+	healthRules        string
 }
 
 func (f *appFlags) bind(fs *pflag.FlagSet) {
@@ -35,6 +37,16 @@ func (f *appFlags) bind(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.ignore, "ignore", nil, "leave a field alone: [Kind[.group][/namespace]/name:]/json/pointer (repeatable)")
 	fs.StringArrayVar(&f.ignoreManagers, "ignore-manager", nil, "leave alone every field this field manager owns, e.g. an autoscaler's (repeatable)")
 	fs.BoolVar(&f.pruneDefinitions, "prune-definitions", false, "allow pruning CustomResourceDefinitions and Namespaces")
+	fs.StringVar(&f.healthRules, "health-rules", "", "file of health rules (CEL, a YAML list of {apiVersion, kind, current, inProgress, failed}) that rate objects before plumb's own")
+}
+
+// rater rates health with the --health-rules file's rules first.
+func (f *appFlags) rater() (*health.Rater, error) {
+	rules, err := apps.ReadHealthRules(f.healthRules, "--health-rules")
+	if err != nil {
+		return nil, fmt.Errorf("--health-rules: %w", err)
+	}
+	return health.NewRater(rules), nil
 }
 
 func (f *appFlags) appName(path string) (string, error) {

@@ -29,6 +29,7 @@ const WebhookSecretEnv = "PLUMB_WEBHOOK_SECRET"
 
 type serveFlags struct {
 	config            string
+	healthRules       string
 	listen            string
 	watchNamespace    string
 	webhookSecretFile string
@@ -79,6 +80,7 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.Int64Var(&f.chartCacheBytes, "chart-cache-bytes", 1<<30, "size bound of the chart cache, shared by all Apps")
 	fs.IntVar(&f.workers, "workers", controller.DefaultWorkers, "Apps reconciled at once")
 	fs.DurationVar(&f.timeout, "reconcile-timeout", controller.DefaultTimeout, "bound on one reconcile of one App")
+	fs.StringVar(&f.healthRules, "health-rules", "", "file of health rules for every App (CEL, a YAML list of {apiVersion, kind, current, inProgress, failed}), after each App's spec.healthRules")
 	fs.DurationVar(&f.driftInterval, "drift-interval", controller.DefaultDriftInterval, "how often live objects are compared with the last render (self-heal, OutOfSync)")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader on a Lease so that only one replica reconciles")
 	fs.StringVar(&f.leaseName, "lease-name", "plumb-controller", "the leader election Lease")
@@ -187,8 +189,12 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 	if err != nil {
 		return controller.Options{}, nil, nil, err
 	}
+	rules, err := apps.ReadHealthRules(f.healthRules, "controller")
+	if err != nil {
+		return controller.Options{}, nil, nil, fmt.Errorf("--health-rules: %w", err)
+	}
 	return controller.Options{
-		Client: client, Git: gitCache, WorkDir: workDir,
+		Client: client, Git: gitCache, WorkDir: workDir, HealthRules: rules,
 		Workers: f.workers, Timeout: f.timeout, DriftInterval: f.driftInterval,
 		Secrets: controller.SecretGetter{Kube: kube},
 		Charts:  chartsFetcher,

@@ -37,6 +37,10 @@ func runStatus(ctx context.Context, s streams, g *globalFlags, f *statusFlags, p
 	if err != nil {
 		return err
 	}
+	rater, err := f.app.rater()
+	if err != nil {
+		return err
+	}
 	cfg, _, err := g.kube.restConfig()
 	if err != nil {
 		return err
@@ -58,15 +62,15 @@ func runStatus(ctx context.Context, s streams, g *globalFlags, f *statusFlags, p
 		if err != nil {
 			return err
 		}
-		r := health.Of(live)
+		r := rater.Of(live)
 		r.Ref = resource.RefOf(o)
 		results = append(results, r)
 	}
 	report := health.Aggregate(results)
 	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "OBJECT\tHEALTH\tREASON")
+	fmt.Fprintln(tw, "OBJECT\tHEALTH\tREASON\tDECIDED BY")
 	for _, r := range report.Objects {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Ref, r.Status, r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Ref, r.Status, r.Reason, r.Source)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

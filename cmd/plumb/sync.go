@@ -59,6 +59,10 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	if err != nil {
 		return err
 	}
+	rater, err := f.app.rater()
+	if err != nil {
+		return err
+	}
 	e, err := setup(ctx, g, &f.app, path, f.allowEmpty)
 	if err != nil {
 		return err
@@ -92,7 +96,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 		Ignore:           e.ignore,
 		Masker:           masker,
 		Progress:         progress,
-		WaitWave:         apps.WaveWaiter(e.applier.Client(), f.timeout),
+		WaitWave:         apps.WaveWaiter(e.applier.Client(), f.timeout, rater),
 		Hooks:            e.hooks,
 	})
 	if tty {
@@ -109,7 +113,7 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	}
 	fmt.Fprintf(s.out, "waiting up to %s for %d objects to become healthy\n", f.timeout, len(e.desired))
 	var last string
-	report, err := health.Wait(ctx, e.applier.Client(), e.desired, health.WaitOptions{Timeout: f.timeout}, func(r health.Report) {
+	report, err := health.Wait(ctx, e.applier.Client(), e.desired, health.WaitOptions{Timeout: f.timeout, Interval: 250 * time.Millisecond, Rater: rater}, func(r health.Report) {
 		line := waitLine(r)
 		if tty {
 			fmt.Fprintf(s.out, "\r\x1b[K%s", line)

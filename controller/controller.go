@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -79,6 +78,9 @@ type Options struct {
 	// HealthRules are the controller's own health rules, after each App's
 	// spec.healthRules and before plumb's.
 	HealthRules *health.Rules
+	// HealthLibrary rates custom resources after the rules (Argo CD's
+	// health scripts, health/library); nil leaves them to kstatus.
+	HealthLibrary health.Library
 	// Git is the repository cache shared by every App.
 	Git *git.Cache
 	// WorkDir holds the short-lived exports a render reads (default: the
@@ -240,7 +242,7 @@ func (c *Controller) upsert(app v1alpha1.App, specErr error) {
 	st.app = *app.DeepCopy()
 	st.specErr = specErr
 	if rules, err := apps.HealthRules(&st.app); err == nil { // an error is specErr already
-		st.rater = health.NewRater(rules, c.opts.HealthRules)
+		st.rater = health.NewRater(rules, c.opts.HealthRules).WithLibrary(c.opts.HealthLibrary)
 	}
 	st.pollNow = true
 	c.queue.Add(key)
@@ -387,13 +389,4 @@ func interval(app *v1alpha1.App) time.Duration {
 		return i.Duration
 	}
 	return DefaultInterval
-}
-
-func auto(app *v1alpha1.App) bool {
-	return app.Spec.SyncPolicy.Auto == nil || *app.Spec.SyncPolicy.Auto
-}
-
-// inventoryRef names the ConfigMap that holds an App's inventory.
-func inventoryRef(app *v1alpha1.App) string {
-	return fmt.Sprintf("ConfigMap/%s/%s", app.Namespace, sync.InventoryName(app.Name))
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -205,4 +206,13 @@ func waitTimeout(app *v1alpha1.App, reconcile time.Duration) time.Duration {
 		return t.Duration
 	}
 	return reconcile
+}
+
+func auto(app *v1alpha1.App) bool {
+	return app.Spec.SyncPolicy.Auto == nil || *app.Spec.SyncPolicy.Auto
+}
+
+// inventoryRef names the ConfigMap that holds an App's inventory.
+func inventoryRef(app *v1alpha1.App) string {
+	return fmt.Sprintf("ConfigMap/%s/%s", app.Namespace, sync.InventoryName(app.Name))
 }

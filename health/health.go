@@ -61,7 +61,21 @@ const (
 // (an App's before the controller's), then the built-in kinds, then
 // kstatus. A nil Rater has no rules.
 type Rater struct {
-	rules []*Rules
+	rules   []*Rules
+	library Library
+}
+
+// Library rates the kinds it knows (Argo CD's health scripts, in package
+// health/library); ok is false for any other kind.
+type Library interface {
+	Rate(u *unstructured.Unstructured) (r Result, ok bool)
+}
+
+// WithLibrary consults lib after the user's rules and before the built-in
+// kinds.
+func (r *Rater) WithLibrary(lib Library) *Rater {
+	r.library = lib
+	return r
 }
 
 // NewRater returns a Rater with rules, the first set winning; nil sets are
@@ -86,10 +100,8 @@ func (r *Rater) Of(u *unstructured.Unstructured) Result {
 		return Result{Status: Missing, Reason: "not found in the cluster"}
 	}
 	res := Result{Ref: resource.RefOf(u), Source: SourceBuiltIn}
-	if u.GetDeletionTimestamp() != nil {
-		res.Status, res.Reason = Progressing, "being deleted"
-		return res
-	}
+	// Rules and the library see objects being deleted too: a script that
+	// knows its kind knows what its deletion waits for.
 	if r != nil {
 		for _, set := range r.rules {
 			if rated, ok := set.rate(u); ok {
@@ -97,8 +109,17 @@ func (r *Rater) Of(u *unstructured.Unstructured) Result {
 				return rated
 			}
 		}
+		if r.library != nil {
+			if rated, ok := r.library.Rate(u); ok {
+				rated.Ref = res.Ref
+				return rated
+			}
+		}
 	}
-	res.Source = SourceBuiltIn
+	if u.GetDeletionTimestamp() != nil {
+		res.Status, res.Reason = Progressing, "being deleted"
+		return res
+	}
 	if st, reason, ok := builtIn(u); ok {
 		res.Status, res.Reason = st, reason
 		return res

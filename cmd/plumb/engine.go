@@ -15,6 +15,7 @@ import (
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/health"
+	"github.com/plumbhq/plumb/health/library"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -46,7 +47,11 @@ func (f *appFlags) rater() (*health.Rater, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--health-rules: %w", err)
 	}
-	return health.NewRater(rules), nil
+	lib, err := library.New()
+	if err != nil {
+		return nil, err
+	}
+	return health.NewRater(rules).WithLibrary(lib), nil
 }
 
 func (f *appFlags) appName(path string) (string, error) {

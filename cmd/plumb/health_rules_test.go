@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,20 +17,24 @@ import (
 	"github.com/plumbhq/plumb/internal/gittest"
 )
 
-const widgetCRD = `apiVersion: apiextensions.k8s.io/v1
+// crdOf is a CRD with a status subresource, for a kind whose operator is
+// not running: the test writes its status as the operator would.
+func crdOf(group, kind, plural string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
+metadata: {name: %[3]s.%[1]s}
 spec:
-  group: example.com
+  group: %[1]s
   scope: Namespaced
-  names: {kind: Widget, plural: widgets, singular: widget}
+  names: {kind: %[2]s, plural: %[3]s}
   versions:
   - name: v1
     served: true
     storage: true
     subresources: {status: {}}
     schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
-`
+`, group, kind, plural)
+}
 
 // widgetRules rate a Widget by its Ready condition, as a user would write
 // them for an operator plumb has no rule for.
@@ -40,24 +45,28 @@ var widgetRules = []v1alpha1.HealthRule{{
 	Current:    "status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')",
 }}
 
-var widgets = schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+var (
+	widgets      = schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+	certificates = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+)
 
-// installWidgets installs the Widget CRD once for the test binary's cluster.
-func installWidgets(e *e2e) {
+// installCRDs installs the Widget CRD (no rule of plumb's knows it) and
+// cert-manager's Certificate (the library's) in the test cluster.
+func installCRDs(e *e2e) {
 	e.t.Helper()
 	file := filepath.Join(e.t.TempDir(), "crd.yaml")
-	if err := os.WriteFile(file, []byte(widgetCRD), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(crdOf("example.com", "Widget", "widgets")+"---\n"+crdOf("cert-manager.io", "Certificate", "certificates")), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
 	e.kubectl("apply", "--server-side", "-f", file)
-	e.kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=60s")
+	e.kubectl("wait", "--for=condition=Established", "crd/widgets.example.com", "crd/certificates.cert-manager.io", "--timeout=60s")
 }
 
-// setReady writes the Widget's Ready condition through its status
+// setReady writes a custom resource's Ready condition through its status
 // subresource, as its operator would.
-func setReady(e *e2e, dyn dynamic.Interface, name, status, message string) time.Time {
+func setReady(e *e2e, dyn dynamic.Interface, gvr schema.GroupVersionResource, name, status, message string) time.Time {
 	e.t.Helper()
-	ri := dyn.Resource(widgets).Namespace(e.ns)
+	ri := dyn.Resource(gvr).Namespace(e.ns)
 	u, err := ri.Get(e.ctx, name, metav1.GetOptions{})
 	if err != nil {
 		e.t.Fatal(err)
@@ -70,53 +79,69 @@ func setReady(e *e2e, dyn dynamic.Interface, name, status, message string) time.
 }
 
 // Issue K, acceptance 3 (CLI): plumb status follows a custom resource's
-// status as the user's rule rates it, and plumb sync --wait fails soon
-// after the status turns failed, with the rule's message.
-func TestHealthRulesRateCustomResources(t *testing.T) {
+// status as the library (cert-manager's Certificate) or the user's rule
+// (a Widget) rates it, and plumb sync --wait fails soon after the status
+// turns failed, with the rating's message.
+func TestHealthOfCustomResources(t *testing.T) {
 	e := newE2E(t, "health-rules")
-	installWidgets(e)
+	installCRDs(e)
 	dyn := dynamic.NewForConfigOrDie(env.Config)
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rules, appsYAMLRules(t, widgetRules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.write(map[string]string{"widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 1}\n"})
-	e.mustPlumb(0, "sync", e.dir, "--app", "widgets")
-	for _, tc := range []struct{ status, want string }{
-		{"Unknown", "Progressing"}, {"True", "Healthy"}, {"False", "Degraded"},
+	for _, tc := range []struct {
+		kind, file string
+		gvr        schema.GroupVersionResource
+		source     string
+		failed     string // the message of a failed rating
+	}{
+		{"Certificate.cert-manager.io", "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: w1}\nspec: {secretName: web-tls}\n", certificates,
+			"cert-manager.io/Certificate (library)", "Issuing certificate failed: rate limited"},
+		{"Widget.example.com", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 1}\n", widgets,
+			"example.com/Widget (--health-rules rule)", "failed is true: Issuing certificate failed: rate limited"},
 	} {
-		setReady(e, dyn, "w1", tc.status, "Ready is "+tc.status)
-		out := e.mustPlumb(0, "status", e.dir, "--app", "widgets", "--health-rules", rules)
-		if !strings.Contains(out, "Widget.example.com/"+e.ns+"/w1  "+tc.want) || !strings.Contains(out, "example.com/Widget (--health-rules rule)") {
-			t.Errorf("Ready=%s: plumb status says\n%s\nwant %s, decided by the rule", tc.status, out, tc.want)
-		}
-	}
-
-	setReady(e, dyn, "w1", "Unknown", "issuing")
-	failedAt := make(chan time.Time, 1)
-	go func() {
-		time.Sleep(2 * time.Second)
-		failedAt <- setReady(e, dyn, "w1", "False", "Issuing certificate failed: rate limited")
-	}()
-	code, out, errOut := e.plumb("sync", e.dir, "--app", "widgets", "--wait", "--timeout", "60s", "--health-rules", rules)
-	ended := time.Now()
-	at := <-failedAt
-	if code == 0 || !strings.Contains(out+errOut, "failed is true: Issuing certificate failed: rate limited") {
-		t.Fatalf("plumb sync --wait: exit %d, want a failure with the rule's message\n%s%s", code, out, errOut)
-	}
-	t.Logf("plumb sync --wait failed %s after the Widget's status turned failed", ended.Sub(at).Round(time.Millisecond))
-	if ended.Sub(at) > 5*time.Second {
-		t.Errorf("plumb sync --wait took %s to notice the failed status", ended.Sub(at))
+		t.Run(tc.kind, func(t *testing.T) {
+			e.write(map[string]string{"cr.yaml": tc.file})
+			app := strings.ToLower(strings.Split(tc.kind, ".")[0])
+			e.mustPlumb(0, "sync", e.dir, "--app", app)
+			for _, st := range []struct{ ready, want string }{{"Unknown", "Progressing"}, {"True", "Healthy"}, {"False", "Degraded"}} {
+				setReady(e, dyn, tc.gvr, "w1", st.ready, "Ready is "+st.ready)
+				out := e.mustPlumb(0, "status", e.dir, "--app", app, "--health-rules", rules)
+				if !strings.Contains(out, tc.kind+"/"+e.ns+"/w1  "+st.want) || !strings.Contains(out, tc.source) {
+					t.Errorf("Ready=%s: plumb status says\n%s\nwant %s, decided by %s", st.ready, out, st.want, tc.source)
+				}
+			}
+			setReady(e, dyn, tc.gvr, "w1", "Unknown", "issuing")
+			failedAt := make(chan time.Time, 1)
+			go func() {
+				time.Sleep(2 * time.Second)
+				failedAt <- setReady(e, dyn, tc.gvr, "w1", "False", "Issuing certificate failed: rate limited")
+			}()
+			code, out, errOut := e.plumb("sync", e.dir, "--app", app, "--wait", "--timeout", "60s", "--health-rules", rules)
+			ended := time.Now()
+			at := <-failedAt
+			if code == 0 || !strings.Contains(out+errOut, "("+tc.source+"): Degraded: "+tc.failed) {
+				t.Fatalf("plumb sync --wait: exit %d, want a failure with the rating's message\n%s%s", code, out, errOut)
+			}
+			t.Logf("plumb sync --wait failed %s after the status turned failed", ended.Sub(at).Round(time.Millisecond))
+			if ended.Sub(at) > 5*time.Second {
+				t.Errorf("plumb sync --wait took %s to notice the failed status", ended.Sub(at))
+			}
+		})
 	}
 }
 
 // Issue K, acceptance 3 and 4 (plumb serve): an App's spec.healthRules
-// rate its custom resource, and the App's status follows and names the
-// rule.
+// rate its Widget, the library its Certificate, and the App's status
+// follows each and names what decided.
 func TestServeHealthRules(t *testing.T) {
 	s := newServeEnv(t, "serve-health-rules", gittest.Options{})
-	installWidgets(s.e2e)
-	s.commit(map[string]string{"widgets/w.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 1}\n"}, "a widget")
+	installCRDs(s.e2e)
+	s.commit(map[string]string{
+		"widgets/w.yaml":    "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 1}\n",
+		"widgets/cert.yaml": "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: web}\nspec: {secretName: web-tls}\n",
+	}, "a widget and a certificate")
 	app := chartApp(s.ns, "widgets", v1alpha1.Source{RepoURL: s.repo.URL, Ref: "main", Path: "widgets"}, &metav1.Duration{Duration: time.Second})
 	app.Spec.HealthRules = widgetRules
 	s.createApps([]v1alpha1.App{app})
@@ -125,15 +150,22 @@ func TestServeHealthRules(t *testing.T) {
 		_, err := s.kubectlIn(s.ns, "get", "widget", "w1")
 		return err == nil, describe(s.app("widgets"))
 	})
-	for _, tc := range []struct{ status, want string }{{"True", "Healthy"}, {"False", "Degraded"}, {"True", "Healthy"}} {
-		setReady(s.e2e, s.dyn, "w1", tc.status, "Ready is "+tc.status)
-		eventually(t, 30*time.Second, "App health "+tc.want, func() (bool, string) {
+	setReady(s.e2e, s.dyn, certificates, "web", "True", "Certificate is up to date")
+	for _, tc := range []struct {
+		gvr                schema.GroupVersionResource
+		name, status, want string
+		says               string // in the App's status when Degraded
+	}{
+		{widgets, "w1", "True", "Healthy", ""},
+		{widgets, "w1", "False", "Degraded", "(example.com/Widget (App rule)): Degraded: failed is true: Ready is False"},
+		{widgets, "w1", "True", "Healthy", ""},
+		{certificates, "web", "False", "Degraded", "(cert-manager.io/Certificate (library)): Degraded: Ready is False"},
+		{certificates, "web", "True", "Healthy", ""},
+	} {
+		setReady(s.e2e, s.dyn, tc.gvr, tc.name, tc.status, "Ready is "+tc.status)
+		eventually(t, 30*time.Second, tc.name+" Ready="+tc.status+": App health "+tc.want, func() (bool, string) {
 			a := s.app("widgets")
-			ok := a.Status.Health == tc.want
-			if tc.want == "Degraded" {
-				ok = ok && strings.Contains(describe(a), "(example.com/Widget (App rule)): Degraded: failed is true: Ready is False")
-			}
-			return ok, describe(a)
+			return a.Status.Health == tc.want && strings.Contains(describe(a), tc.says), describe(a)
 		})
 	}
 }

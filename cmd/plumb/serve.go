@@ -21,6 +21,7 @@ import (
 	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/controller"
+	"github.com/plumbhq/plumb/health/library"
 )
 
 // WebhookSecretEnv names the environment variable that may hold the webhook
@@ -193,8 +194,12 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 	if err != nil {
 		return controller.Options{}, nil, nil, fmt.Errorf("--health-rules: %w", err)
 	}
+	lib, err := library.New()
+	if err != nil {
+		return controller.Options{}, nil, nil, err
+	}
 	return controller.Options{
-		Client: client, Git: gitCache, WorkDir: workDir, HealthRules: rules,
+		Client: client, Git: gitCache, WorkDir: workDir, HealthRules: rules, HealthLibrary: lib,
 		Workers: f.workers, Timeout: f.timeout, DriftInterval: f.driftInterval,
 		Secrets: controller.SecretGetter{Kube: kube},
 		Charts:  chartsFetcher,

@@ -77,7 +77,7 @@ type Options struct {
 	Client *cluster.Client
 	// HealthRules are the controller's own health rules, after each App's
 	// spec.healthRules and before plumb's.
-	HealthRules *health.Rules
+	HealthRules health.Library
 	// HealthLibrary rates custom resources after the rules (Argo CD's
 	// health scripts, health/library); nil leaves them to kstatus.
 	HealthLibrary health.Library

@@ -58,17 +58,35 @@ const (
 )
 
 // Rater rates live objects: the user's rules first, in the order given
-// (an App's before the controller's), then the built-in kinds, then
-// kstatus. A nil Rater has no rules.
+// (an App's before the controller's), then the library, then the built-in
+// kinds, then kstatus. A nil Rater has no rules.
 type Rater struct {
-	rules   []*Rules
+	rules   []Library
 	library Library
 }
 
-// Library rates the kinds it knows (Argo CD's health scripts, in package
-// health/library); ok is false for any other kind.
+// Library rates the kinds it knows (the user's rules, Argo CD's health
+// scripts in package health/library); ok is false for any other kind. A
+// nil *Rules, or a nil library of the package health/library, rates none.
 type Library interface {
 	Rate(u *unstructured.Unstructured) (r Result, ok bool)
+}
+
+// Chain is libraries consulted in order, the first that rates a kind
+// deciding.
+type Chain []Library
+
+// Rate implements Library.
+func (c Chain) Rate(u *unstructured.Unstructured) (Result, bool) {
+	for _, l := range c {
+		if l == nil {
+			continue
+		}
+		if r, ok := l.Rate(u); ok {
+			return r, true
+		}
+	}
+	return Result{}, false
 }
 
 // WithLibrary consults lib after the user's rules and before the built-in
@@ -78,16 +96,10 @@ func (r *Rater) WithLibrary(lib Library) *Rater {
 	return r
 }
 
-// NewRater returns a Rater with rules, the first set winning; nil sets are
-// skipped.
-func NewRater(rules ...*Rules) *Rater {
-	r := &Rater{}
-	for _, set := range rules {
-		if set != nil {
-			r.rules = append(r.rules, set)
-		}
-	}
-	return r
+// NewRater returns a Rater with the user's rules, the first set that
+// rates a kind winning.
+func NewRater(rules ...Library) *Rater {
+	return &Rater{rules: rules}
 }
 
 // Of computes the health of one live object with no rules of the user's.
@@ -103,17 +115,9 @@ func (r *Rater) Of(u *unstructured.Unstructured) Result {
 	// Rules and the library see objects being deleted too: a script that
 	// knows its kind knows what its deletion waits for.
 	if r != nil {
-		for _, set := range r.rules {
-			if rated, ok := set.rate(u); ok {
-				rated.Ref = res.Ref
-				return rated
-			}
-		}
-		if r.library != nil {
-			if rated, ok := r.library.Rate(u); ok {
-				rated.Ref = res.Ref
-				return rated
-			}
+		if rated, ok := (Chain{Chain(r.rules), r.library}).Rate(u); ok {
+			rated.Ref = res.Ref
+			return rated
 		}
 	}
 	if u.GetDeletionTimestamp() != nil {

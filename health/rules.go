@@ -103,9 +103,9 @@ func compile(env *cel.Env, src string) (cel.Program, error) {
 	return env.Program(ast, cel.CostLimit(ruleCostLimit), cel.InterruptCheckFrequency(100))
 }
 
-// rate applies the first rule for u's kind and version; ok is false when
-// none applies.
-func (r *Rules) rate(u *unstructured.Unstructured) (Result, bool) {
+// Rate applies the first rule for u's kind and version; ok is false when
+// none applies (and for nil Rules).
+func (r *Rules) Rate(u *unstructured.Unstructured) (Result, bool) {
 	if r == nil {
 		return Result{}, false
 	}

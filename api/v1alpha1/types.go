@@ -59,17 +59,20 @@ type AppSpec struct {
 
 // HealthRule rates the objects of one kind: CEL expressions over the
 // object (its fields apiVersion, kind, metadata, spec, status, and self),
-// evaluated inProgress, failed, current; the first that is true decides.
+// evaluated inProgress, failed, current, the first that is true deciding;
+// or an Argo CD Lua health script (lua) instead.
 type HealthRule struct {
 	// APIVersion is "group/version", or "group/*" for every version.
 	// +kubebuilder:validation:MinLength=1
 	APIVersion string `json:"apiVersion"`
 	// +kubebuilder:validation:MinLength=1
-	Kind string `json:"kind"`
-	// +kubebuilder:validation:MinLength=1
-	Current    string `json:"current"`
+	Kind       string `json:"kind"`
+	Current    string `json:"current,omitempty"`
 	InProgress string `json:"inProgress,omitempty"`
 	Failed     string `json:"failed,omitempty"`
+	// Lua is a health script as Argo CD's resource.customizations.health
+	// takes it: obj is the object, it returns {status=..., message=...}.
+	Lua string `json:"lua,omitempty"`
 }
 
 // AppReference names an App; Namespace defaults to the referring App's.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -18,6 +19,37 @@ import (
 	"github.com/plumbhq/plumb/internal/testreport"
 	"github.com/plumbhq/plumb/sync"
 )
+
+// publishIngressAddresses plays the ingress controller the test cluster
+// lacks: it gives every Ingress of the test's namespace an address, which
+// an Ingress needs to be Healthy (as in Argo CD), until the test ends.
+func publishIngressAddresses(e *e2e) {
+	ctx, cancel := context.WithCancel(e.ctx)
+	e.t.Cleanup(cancel)
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			list, err := e.cs.NetworkingV1().Ingresses(e.ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue
+			}
+			for i := range list.Items {
+				ing := &list.Items[i]
+				if len(ing.Status.LoadBalancer.Ingress) > 0 {
+					continue
+				}
+				ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "203.0.113.10"}}
+				_, _ = e.cs.NetworkingV1().Ingresses(e.ns).UpdateStatus(ctx, ing, metav1.UpdateOptions{})
+			}
+		}
+	}()
+}
 
 // Acceptance 1: the corpus apps reach Healthy, and a second sync writes
 // nothing (every resourceVersion unchanged).
@@ -32,6 +64,7 @@ func TestSyncCorpusAppsHealthyThenUnchanged(t *testing.T) {
 	for _, app := range apps {
 		t.Run(app.name, func(t *testing.T) {
 			e := newE2E(t, app.name)
+			publishIngressAddresses(e)
 			path := filepath.Join(corpus, app.path)
 			out := e.mustPlumb(exitOK, "sync", path, "--app", app.name, "--wait", "--timeout", "3m")
 			if !strings.Contains(out, "app "+app.name+": Healthy") {

@@ -108,6 +108,9 @@ func (l *Library) find(gk schema.GroupKind) *script {
 // Rate implements health.Library: the library's script for u's kind, if
 // it has one, rates u. A script error is u's Unknown, with the message.
 func (l *Library) Rate(u *unstructured.Unstructured) (health.Result, bool) {
+	if l == nil {
+		return health.Result{}, false
+	}
 	s := l.find(u.GroupVersionKind().GroupKind())
 	if s == nil {
 		return health.Result{}, false
@@ -124,7 +127,14 @@ func (l *Library) Rate(u *unstructured.Unstructured) (health.Result, bool) {
 // one costs more than most scripts): each run gets a fresh global table
 // that falls back to the libraries, so no script sees another's globals.
 // A state that failed is not reused.
-func (l *Library) run(proto *lua.FunctionProto, obj map[string]any) (st health.Status, msg string, err error) {
+func (l *Library) run(proto *lua.FunctionProto, obj map[string]any) (health.Status, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
+	defer cancel()
+	return l.runIn(ctx, proto, obj)
+}
+
+// runIn runs proto on obj until ctx ends.
+func (l *Library) runIn(ctx context.Context, proto *lua.FunctionProto, obj map[string]any) (st health.Status, msg string, err error) {
 	L, _ := l.states.Get().(*lua.LState)
 	if L == nil {
 		L = lua.NewState(lua.Options{SkipOpenLibs: true, RegistryMaxSize: registryMaxSize, CallStackSize: callStackSize})
@@ -148,8 +158,6 @@ func (l *Library) run(proto *lua.FunctionProto, obj map[string]any) (st health.S
 	env.RawSetString("obj", toLua(L, obj))
 	fn := L.NewFunctionFromProto(proto)
 	fn.Env = env
-	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
-	defer cancel()
 	L.SetContext(ctx)
 	L.Push(fn)
 	if err := L.PCall(0, 1, nil); err != nil {

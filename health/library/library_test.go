@@ -122,3 +122,40 @@ func TestUserRuleOverridesLibrary(t *testing.T) {
 		t.Errorf("Issuer: %s; want the library to decide", got.Explain())
 	}
 }
+
+// Issue K, item 3: a user's own Lua health check, as Argo CD users have
+// them, rates its kind; a bad script is refused (syntax) or makes only its
+// object Unknown (an error, an endless loop, unbounded allocation, a wrong
+// result), within the budgets.
+func TestUserScripts(t *testing.T) {
+	widget := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Widget",
+		"metadata": map[string]any{"name": "w"}, "status": map[string]any{"phase": "Broken"}}}
+	other := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c"}}}
+	if _, err := CompileScripts([]Script{{APIVersion: "example.com/v1", Kind: "Widget", Lua: "hs = {"}}, "App"); err == nil {
+		t.Error("a script that does not parse was accepted")
+	}
+	cases := []struct{ name, lua, status, want string }{
+		{"rates", `hs = {} if obj.status.phase == "Broken" then hs.status = "Degraded"; hs.message = "broken" end return hs`, "Degraded", "broken"},
+		{"error", `error("boom")`, "Unknown", "boom"},
+		{"endless loop", `while true do end`, "Unknown", "time budget"},
+		{"allocates without bound", `local t = {} local i = 0 while true do i = i + 1 t[i] = string.rep("x", 1048576) end`, "Unknown", "time budget"},
+		{"not a table", `return 42`, "Unknown", "not a table"},
+		{"no os.execute", `return {status = os.execute("true")}`, "Unknown", "attempt to call a non-function object"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := CompileScripts([]Script{{APIVersion: "example.com/v1", Kind: "Widget", Lua: tc.lua}}, "App")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := health.NewRater(s)
+			got := r.Of(widget)
+			if string(got.Status) != tc.status || !strings.Contains(got.Reason, tc.want) || got.Source != "example.com/Widget (App Lua rule)" {
+				t.Errorf("got %s, want %s with %q", got.Explain(), tc.status, tc.want)
+			}
+			if got := r.Of(other); got.Status != health.Healthy {
+				t.Errorf("another kind: %s", got.Explain())
+			}
+		})
+	}
+}

@@ -169,6 +169,10 @@ type appState struct {
 	// rater rates the App's objects: its own rules, the controller's, then
 	// plumb's (made when the spec changes).
 	rater *health.Rater
+	// liveChanged: a watched object of the App changed since the last pass
+	// began (or the App is new), so an unchanged pass rates its health
+	// again; a pass over a Healthy App with no change reads nothing.
+	liveChanged bool
 	// health holds each object's last rating (healthOf).
 	health   map[resource.Ref]healthEntry
 	failures int
@@ -234,7 +238,7 @@ func (c *Controller) upsert(app v1alpha1.App, specErr error) {
 		return // a status update or a resync: nothing to act on
 	}
 	if !ok {
-		st = &appState{}
+		st = &appState{liveChanged: true}
 		c.apps[key] = st
 	} else {
 		app.Status = st.app.Status
@@ -302,8 +306,9 @@ func (c *Controller) PollNow(repo string, push git.Push) bool {
 func (c *Controller) changed(app string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for key := range c.apps {
+	for key, st := range c.apps {
 		if key.Name == app {
+			st.liveChanged = true
 			c.queue.AddAfter(key, changeBatch)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -75,11 +76,15 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 	hooksDue := newContent && len(w.hooks) > 0
 	if len(fresh) == len(refs) && !leftovers && w.failures == 0 && !hooksDue {
 		w.syncedKey = w.renderKey
-		// Health is rated again even for a Healthy App: an object's status
-		// may have turned (a Certificate that failed to renew). Ratings are
-		// kept by resourceVersion, so only changed objects cost a read.
-		out := outcome{result: "unchanged", health: c.healthOf(ctx, w, refs)}
-		tm.mark("health")
+		// Health is rated again when a watched object changed, even for a
+		// Healthy App: its status may have turned (a Certificate that failed
+		// to renew). Ratings are kept by resourceVersion, so only changed
+		// objects cost a read; a Healthy App with no change costs nothing.
+		out := outcome{result: "unchanged"}
+		if h := health.Status(w.app.Status.Health); w.liveChanged || (h != health.Healthy && h != health.Suspended) {
+			out.health = c.healthOf(ctx, w, refs)
+			tm.mark("health")
+		}
 		return out
 	}
 	if whole == nil {

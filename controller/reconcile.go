@@ -61,7 +61,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	}
 	w := *st
 	w.app = *st.app.DeepCopy()
-	st.pollNow = false
+	st.pollNow, st.liveChanged = false, false
 	c.mu.Unlock()
 
 	pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)

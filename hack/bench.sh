@@ -61,8 +61,8 @@ fmt_ms() { awk -v v="$1" 'BEGIN{printf "%.1f ms", v/1e6}'; }
   echo "## Health of custom resources (\`BenchmarkRateLibrary\`)"
   echo
   echo "A first rating of 10,000 cert-manager Certificates by Argo CD's health script (health/library, Lua states"
-  echo "pooled). \`plumb serve\` keeps each rating with the object's resourceVersion, so its no-op reconcile below"
-  echo "(which rates every object of the App) reads none of them again. No request."
+  echo "pooled). No request. \`plumb serve\` keeps each rating with the object's resourceVersion and rates an App"
+  echo "again only when the watch cache saw one of its objects change, reading only those."
   echo
   echo "| objects | first rating, all of them |"
   echo "|---|---|"

@@ -12,7 +12,6 @@ import (
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/render"
-	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -69,21 +68,12 @@ func hookWarnings(u *unstructured.Unstructured) []string {
 	}
 	var out []string
 	for _, e := range h.Unsupported() {
-		out = append(out, fmt.Sprintf("%s (hook: %s): %s hooks are not run by plumb", hookRef(u), h.Events, e))
+		out = append(out, fmt.Sprintf("%s (hook: %s): %s hooks are not run by plumb", sync.HookName(u), h.Events, e))
 	}
 	if _, _, skip := h.Phases(false); skip {
-		out = append(out, fmt.Sprintf("%s (hook: %s): neither applied nor run", hookRef(u), h.Events))
+		out = append(out, fmt.Sprintf("%s (hook: %s): neither applied nor run", sync.HookName(u), h.Events))
 	}
 	return out
-}
-
-// hookRef names a hook, which may have a generateName instead of a name.
-func hookRef(u *unstructured.Unstructured) string {
-	ref := resource.RefOf(u)
-	if ref.Name == "" {
-		ref.Name = u.GetGenerateName() + "*"
-	}
-	return ref.String()
 }
 
 // Capabilities are the cluster's, for Helm's .Capabilities when rendering

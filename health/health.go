@@ -61,8 +61,7 @@ const (
 // (an App's before the controller's), then the library, then the built-in
 // kinds, then kstatus. A nil Rater has no rules.
 type Rater struct {
-	rules   []Library
-	library Library
+	chain Chain // the user's rules, then the library
 }
 
 // Library rates the kinds it knows (the user's rules, Argo CD's health
@@ -92,14 +91,14 @@ func (c Chain) Rate(u *unstructured.Unstructured) (Result, bool) {
 // WithLibrary consults lib after the user's rules and before the built-in
 // kinds.
 func (r *Rater) WithLibrary(lib Library) *Rater {
-	r.library = lib
+	r.chain = append(r.chain, lib)
 	return r
 }
 
 // NewRater returns a Rater with the user's rules, the first set that
 // rates a kind winning.
 func NewRater(rules ...Library) *Rater {
-	return &Rater{rules: rules}
+	return &Rater{chain: append(Chain{}, rules...)}
 }
 
 // Of computes the health of one live object with no rules of the user's.
@@ -115,7 +114,7 @@ func (r *Rater) Of(u *unstructured.Unstructured) Result {
 	// Rules and the library see objects being deleted too: a script that
 	// knows its kind knows what its deletion waits for.
 	if r != nil {
-		if rated, ok := (Chain{Chain(r.rules), r.library}).Rate(u); ok {
+		if rated, ok := r.chain.Rate(u); ok {
 			rated.Ref = res.Ref
 			return rated
 		}

@@ -27,11 +27,11 @@ func ranHooks(hooks []*unstructured.Unstructured) ([]RanHook, error) {
 	for _, u := range hooks {
 		b, err := json.Marshal(u.Object)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", hookName(u), err)
+			return nil, fmt.Errorf("%s: %w", HookName(u), err)
 		}
 		sum := sha256.Sum256(b)
 		h, _, _ := ParseHook(u)
-		r := RanHook{Key: hookName(u), Events: h.Events, Digest: hex.EncodeToString(sum[:])}
+		r := RanHook{Key: HookName(u), Events: h.Events, Digest: hex.EncodeToString(sum[:])}
 		if !isSecret(u) {
 			r.Object = b
 		}
@@ -95,7 +95,7 @@ func hookDiff(last []RanHook, hooks []*unstructured.Unstructured, opts diff.Opti
 		base = append(base, keyed(u, key))
 	}
 	opts.From, opts.To = "last run", "render"
-	opts.Hook = func(u *unstructured.Unstructured) string { return events[hookName(u)] }
+	opts.Hook = func(u *unstructured.Unstructured) string { return events[HookName(u)] }
 	return append(diff.Objects(base, head, opts).Results, secrets...), nil
 }
 

@@ -43,9 +43,9 @@ func (s *syncer) planHooks(hooks, objs []*unstructured.Unstructured, prev Invent
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("%s: given as a hook but has no hook annotation", hookName(u))
+			return nil, fmt.Errorf("%s: given as a hook but has no hook annotation", HookName(u))
 		}
-		hr.keys[hookName(u)] = true
+		hr.keys[HookName(u)] = true
 		phases, unsupported, skip := h.Phases(install)
 		for _, e := range unsupported {
 			s.record(Change{Ref: hookKey(u), Action: Skipped, Hook: h.Events, Reason: fmt.Sprintf("hook %s: not run: plumb does not run this hook", e)})
@@ -87,7 +87,7 @@ func contentDigest(objs, hooks []*unstructured.Unstructured) (string, error) {
 		for _, o := range list {
 			b, err := json.Marshal(o.Object)
 			if err != nil {
-				return "", fmt.Errorf("%s: %w", hookName(o), err)
+				return "", fmt.Errorf("%s: %w", HookName(o), err)
 			}
 			sum := sha256.Sum256(b)
 			sums = append(sums, hex.EncodeToString(sum[:]))
@@ -130,7 +130,7 @@ func (s *syncer) runStep(ctx context.Context, hr *hookRun, p Phase, step []Hook)
 		created = append(created, obj)
 	}
 	if s.opts.WaitWave == nil {
-		return fmt.Errorf("%w: %s: no way to wait for hooks was given", ErrHookFailed, hookName(created[0]))
+		return fmt.Errorf("%w: %s: no way to wait for hooks was given", ErrHookFailed, HookName(created[0]))
 	}
 	werr := s.opts.WaitWave(ctx, created)
 	for i, h := range step {
@@ -148,12 +148,12 @@ func (s *syncer) runStep(ctx context.Context, hr *hookRun, p Phase, step []Hook)
 			}
 		}
 		if !deleted {
-			hr.kept = append(hr.kept, HookEntry{Entry: entryOf(created[i]), Key: hookName(h.Object), Phase: p})
+			hr.kept = append(hr.kept, HookEntry{Entry: entryOf(created[i]), Key: HookName(h.Object), Phase: p})
 		}
 		s.record(ch)
 	}
 	if werr != nil {
-		return fmt.Errorf("%w: %s hook %s: %w", ErrHookFailed, p, hookName(created[0]), werr)
+		return fmt.Errorf("%w: %s hook %s: %w", ErrHookFailed, p, HookName(created[0]), werr)
 	}
 	return nil
 }
@@ -161,7 +161,7 @@ func (s *syncer) runStep(ctx context.Context, hr *hookRun, p Phase, step []Hook)
 // createHook deletes the hook's earlier objects where before-hook-creation
 // says so, and creates it anew.
 func (s *syncer) createHook(ctx context.Context, hr *hookRun, p Phase, h Hook) (*unstructured.Unstructured, error) {
-	key, name := hookName(h.Object), h.Object.GetName()
+	key, name := HookName(h.Object), h.Object.GetName()
 	if h.Policies[BeforeHookCreation] {
 		var old []*unstructured.Unstructured
 		if name != "" {

@@ -87,7 +87,7 @@ func ParseHook(u *unstructured.Unstructured) (h Hook, ok bool, err error) {
 		case "hook-failed", "hookfailed":
 			h.Policies[HookFailed] = true
 		default:
-			return h, true, fmt.Errorf("%s: hook delete policy %q is not before-hook-creation, hook-succeeded or hook-failed", hookName(u), p)
+			return h, true, fmt.Errorf("%s: hook delete policy %q is not before-hook-creation, hook-succeeded or hook-failed", HookName(u), p)
 		}
 	}
 	if len(h.Policies) == 0 {
@@ -165,7 +165,7 @@ func hookSteps(hooks []Hook) [][]Hook {
 		if sa, sb := stage(a.Object), stage(b.Object); sa != sb {
 			return sa < sb
 		}
-		return hookName(a.Object) < hookName(b.Object)
+		return HookName(a.Object) < HookName(b.Object)
 	})
 	var steps [][]Hook
 	for i, h := range hooks {
@@ -178,8 +178,9 @@ func hookSteps(hooks []Hook) [][]Hook {
 	return steps
 }
 
-// hookName names a hook, which may have a generateName instead of a name.
-func hookName(u *unstructured.Unstructured) string {
+// HookName names a hook, which may have a generateName instead of a
+// name: "Job.batch/shop/migrate-*".
+func HookName(u *unstructured.Unstructured) string {
 	return hookKey(u).String()
 }
 

@@ -136,7 +136,7 @@ func intAnnotation(o *unstructured.Unstructured, key string) (int, error) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(w))
 	if err != nil {
-		return 0, fmt.Errorf("%s: annotation %s: %q is not an integer", hookName(o), key, w)
+		return 0, fmt.Errorf("%s: annotation %s: %q is not an integer", HookName(o), key, w)
 	}
 	return n, nil
 }

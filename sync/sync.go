@@ -113,7 +113,7 @@ func (a *Applier) Sync(ctx context.Context, desired []*unstructured.Unstructured
 	// Everything applied: record it, with what prune kept (or failed to
 	// delete), even when some deletions failed, so that the new objects
 	// are known to the next sync.
-	inv := Inventory{App: a.opts.App, Hooks: s.hookRecords(ctx, s.hooks), HookContent: prev.HookContent, RanHooks: prev.RanHooks}
+	inv := Inventory{App: a.opts.App, HookContent: prev.HookContent, RanHooks: prev.RanHooks}
 	for _, o := range objs {
 		e := entryOf(o)
 		e.Fingerprint = s.fps[resource.RefOf(o)]
@@ -126,8 +126,10 @@ func (a *Applier) Sync(ctx context.Context, desired []*unstructured.Unstructured
 		} else if inv.RanHooks, err = ranHooks(opts.Hooks); err == nil {
 			inv.HookContent = s.hooks.content
 		}
-		inv.Hooks = s.hookRecords(ctx, s.hooks)
 	}
+	// Once, after every phase: it prunes the objects of hooks no longer
+	// rendered and records what the phases left.
+	inv.Hooks = s.hookRecords(ctx, s.hooks)
 	if err == nil && len(opts.Hooks) == 0 { // the render has no hooks (any more)
 		inv.HookContent, inv.RanHooks = "", nil
 	}

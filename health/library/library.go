@@ -39,10 +39,28 @@ type Library struct {
 type script struct {
 	dir         string // "cert-manager.io/Certificate"
 	group, kind string // "" for a wildcard kind; group "*.crossplane.io"
-	proto       *lua.FunctionProto
+	// The script is compiled when its kind is first rated: a CLI run or a
+	// controller start pays only for the kinds it meets.
+	once  sync.Once
+	proto *lua.FunctionProto
+	err   error
 }
 
-// New compiles every health script of the embedded library.
+// program compiles the script once.
+func (s *script) program(files fs.FS) (*lua.FunctionProto, error) {
+	s.once.Do(func() {
+		p := path.Join(s.dir, "health.lua")
+		src, err := fs.ReadFile(files, p)
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.proto, s.err = compile(p, string(src))
+	})
+	return s.proto, s.err
+}
+
+// New indexes the health scripts of the embedded library.
 func New() (*Library, error) {
 	return load(resource_customizations.Embedded)
 }
@@ -54,17 +72,9 @@ func load(files fs.FS) (*Library, error) {
 		return nil, err
 	}
 	for _, p := range matches {
-		src, err := fs.ReadFile(files, p)
-		if err != nil {
-			return nil, err
-		}
-		proto, err := compile(p, string(src))
-		if err != nil {
-			return nil, err
-		}
 		dir := path.Dir(p)
 		group, kind := path.Dir(dir), path.Base(dir)
-		s := &script{dir: dir, group: strings.Replace(group, "_", "*", 1), kind: kind, proto: proto}
+		s := &script{dir: dir, group: strings.Replace(group, "_", "*", 1), kind: kind}
 		if kind == "_" {
 			s.kind = ""
 		}
@@ -89,9 +99,6 @@ func compile(name, src string) (*lua.FunctionProto, error) {
 	return proto, nil
 }
 
-// Len is the number of kinds (and wildcards) the library rates.
-func (l *Library) Len() int { return len(l.exact) + len(l.wild) }
-
 // find returns the script for gk: an exact entry, else a wildcard.
 func (l *Library) find(gk schema.GroupKind) *script {
 	if s, ok := l.exact[gk]; ok {
@@ -115,8 +122,11 @@ func (l *Library) Rate(u *unstructured.Unstructured) (health.Result, bool) {
 	if s == nil {
 		return health.Result{}, false
 	}
-	st, msg, err := l.run(s.proto, u.Object)
-	res := health.Result{Status: st, Reason: msg, Source: s.dir + " (library)"}
+	res := health.Result{Source: s.dir + " (library)"}
+	proto, err := s.program(l.files)
+	if err == nil {
+		res.Status, res.Reason, err = l.run(proto, u.Object)
+	}
 	if err != nil {
 		res.Status, res.Reason = health.Unknown, "health script: "+err.Error()
 	}
@@ -128,29 +138,37 @@ func (l *Library) Rate(u *unstructured.Unstructured) (health.Result, bool) {
 // that falls back to the libraries, so no script sees another's globals.
 // A state that failed is not reused.
 func (l *Library) run(proto *lua.FunctionProto, obj map[string]any) (health.Status, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
-	defer cancel()
-	return l.runIn(ctx, proto, obj)
-}
-
-// runIn runs proto on obj until ctx ends.
-func (l *Library) runIn(ctx context.Context, proto *lua.FunctionProto, obj map[string]any) (st health.Status, msg string, err error) {
 	L, _ := l.states.Get().(*lua.LState)
 	if L == nil {
-		L = lua.NewState(lua.Options{SkipOpenLibs: true, RegistryMaxSize: registryMaxSize, CallStackSize: callStackSize})
-		openLibs(L)
+		L = newState()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
+	defer cancel()
+	st, msg, err := runIn(ctx, L, proto, obj)
+	if err != nil {
+		L.Close()
+		return "", "", err
+	}
+	L.SetTop(0)
+	l.states.Put(L)
+	return st, msg, nil
+}
+
+// newState is a Lua state with the budgets and Argo CD's libraries.
+func newState() *lua.LState {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistryMaxSize: registryMaxSize, CallStackSize: callStackSize})
+	openLibs(L)
+	return L
+}
+
+// runIn runs proto on obj in L until ctx ends, with a fresh global table
+// that falls back to the libraries.
+func runIn(ctx context.Context, L *lua.LState, proto *lua.FunctionProto, obj map[string]any) (st health.Status, msg string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%v", p)
 		}
 		L.RemoveContext()
-		if err != nil {
-			L.Close()
-			return
-		}
-		L.SetTop(0)
-		l.states.Put(L)
 	}()
 	env, meta := L.NewTable(), L.NewTable()
 	meta.RawSetString("__index", L.G.Global)

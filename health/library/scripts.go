@@ -80,10 +80,11 @@ func (s *Scripts) Rate(u *unstructured.Unstructured) (health.Result, bool) {
 // script can allocate (a loop that keeps 1 MiB strings reached 61 MiB
 // here before it was stopped; docs/health.md).
 func runUser(proto *lua.FunctionProto, obj map[string]any) (health.Status, string, error) {
-	once := &Library{} // its pool is dropped with it: no state is reused
+	L := newState() // never reused: a user's script may change the libraries
+	defer L.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), userTimeout)
 	defer cancel()
-	st, msg, err := once.runIn(ctx, proto, obj)
+	st, msg, err := runIn(ctx, L, proto, obj)
 	if err != nil && ctx.Err() != nil {
 		return "", "", fmt.Errorf("over the %s time budget", userTimeout)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/render/sandbox"
 	"github.com/plumbhq/plumb/sync"
 )
 
@@ -28,13 +29,28 @@ type Rendered struct {
 	Warnings []string
 }
 
-// Render renders src. An empty render is render.ErrEmptyRender unless
+// Renderer renders a source: a sandbox.Sandbox in a worker process (what
+// the CLI and plumb serve use), or InProcess.
+type Renderer interface {
+	Render(ctx context.Context, src render.Source, opts render.Options) (*render.Result, error)
+}
+
+// InProcess renders in this process, with render.Render: for tests and
+// for callers that trust the repository.
+type InProcess struct{}
+
+// Render is render.Render.
+func (InProcess) Render(ctx context.Context, src render.Source, opts render.Options) (*render.Result, error) {
+	return render.Render(ctx, src, opts)
+}
+
+// Render renders src with r. An empty render is render.ErrEmptyRender unless
 // allowEmpty, so that nothing downstream prunes on it by accident. A hook
 // whose events plumb never runs (Helm's test, rollback and delete hooks,
 // Argo CD's PostDelete) or that says Skip is named in a warning, so that
 // none is left out without a word.
-func Render(ctx context.Context, src render.Source, opts render.Options, allowEmpty bool) (*Rendered, error) {
-	res, err := render.Render(ctx, src, opts)
+func Render(ctx context.Context, r Renderer, src render.Source, opts render.Options, allowEmpty bool) (*Rendered, error) {
+	res, err := r.Render(ctx, src, opts)
 	if err != nil && !(errors.Is(err, render.ErrEmptyRender) && allowEmpty) {
 		return nil, err
 	}
@@ -96,4 +112,27 @@ func WaveWaiter(g health.Getter, timeout time.Duration, rater *health.Rater) fun
 		_, err := health.Wait(ctx, g, objs, health.WaitOptions{Timeout: timeout, Interval: 200 * time.Millisecond, Rater: rater}, nil)
 		return err
 	}
+}
+
+// SandboxLimits are the App's own render limits (spec.render.limits), to
+// lower the controller's with sandbox.Sandbox.Within.
+func SandboxLimits(a *v1alpha1.App) sandbox.Limits {
+	l := a.Spec.Render.Limits
+	if l == nil {
+		return sandbox.Limits{}
+	}
+	var out sandbox.Limits
+	if l.Memory != nil {
+		out.Memory = l.Memory.Value()
+	}
+	if l.Output != nil {
+		out.Output = l.Output.Value()
+	}
+	if l.CPU != nil {
+		out.CPU = l.CPU.Duration
+	}
+	if l.Timeout != nil {
+		out.Timeout = l.Timeout.Duration
+	}
+	return out
 }

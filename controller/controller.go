@@ -25,6 +25,7 @@ import (
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/render"
+	"github.com/plumbhq/plumb/render/sandbox"
 	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
 )
@@ -96,12 +97,14 @@ type Options struct {
 	DriftInterval time.Duration
 	// MaxRepoBytes caps one exported revision (default 512 MiB).
 	MaxRepoBytes int64
-
-	Secrets SecretReader  // nil: Apps may not name a secretRef
-	Status  StatusWriter  // nil: status lives in memory only
-	Events  EventRecorder // nil: no Kubernetes Events
-	Metrics *Metrics      // nil: no metrics
-	Log     *slog.Logger  // nil: no logs
+	Secrets      SecretReader  // nil: Apps may not name a secretRef
+	Status       StatusWriter  // nil: status lives in memory only
+	Events       EventRecorder // nil: no Kubernetes Events
+	Metrics      *Metrics      // nil: no metrics
+	Log          *slog.Logger  // nil: no logs
+	// Sandbox renders each App in a worker process, within its limits and
+	// the App's lower ones; nil renders in-process (tests, trusted repos).
+	Sandbox *sandbox.Sandbox
 	// Charts fetches charts from repositories (nil: Apps that name a chart,
 	// or a dependency they do not vendor, fail to render, saying so).
 	Charts *apps.Charts

@@ -123,7 +123,11 @@ func (c *Controller) render(ctx context.Context, w *appState, local *git.Local, 
 	if inputs, err = render.Inputs(src, opts); err != nil {
 		return nil, nil, nil, err
 	}
-	if rendered, err = apps.Render(ctx, src, opts, app.Spec.SyncPolicy.AllowEmpty); err != nil {
+	var r apps.Renderer = apps.InProcess{}
+	if c.opts.Sandbox != nil {
+		r = c.opts.Sandbox.Within(apps.SandboxLimits(app))
+	}
+	if rendered, err = apps.Render(ctx, r, src, opts, app.Spec.SyncPolicy.AllowEmpty); err != nil {
 		return nil, nil, nil, err
 	}
 	return rendered, inputs, caps, nil

@@ -45,6 +45,9 @@ type Options struct {
 	// inventories in InventoryNamespace.
 	Live               *cluster.Client
 	InventoryNamespace string
+	// Renderer renders each App (nil: in this process). The CLI renders in
+	// its sandbox: a pull request is untrusted.
+	Renderer apps.Renderer
 }
 
 // App is the preview of one affected App. Texts are masked.
@@ -262,7 +265,11 @@ func (r *run) render(ctx context.Context, root string, app *v1alpha1.App) (side,
 	if err != nil {
 		return sd, err
 	}
-	rendered, err := apps.Render(ctx, src, opts, false)
+	var rr apps.Renderer = apps.InProcess{}
+	if r.opts.Renderer != nil {
+		rr = r.opts.Renderer
+	}
+	rendered, err := apps.Render(ctx, rr, src, opts, false)
 	if err != nil {
 		return sd, err
 	}

@@ -14,7 +14,7 @@ import (
 // a change elsewhere cannot. Paths are slash-separated and relative to the
 // root; directories end in "/".
 func Inputs(src Source, opts Options) ([]string, error) {
-	opts.Limits = opts.Limits.withDefaults()
+	opts.Limits = opts.Limits.WithDefaults()
 	cfs, dir, kind, err := openSource(src, opts)
 	if err != nil {
 		return nil, err

@@ -151,7 +151,7 @@ func compareObjects(t *testing.T, ref []*unstructured.Unstructured, got []Object
 	for i, u := range ref {
 		refObjs[i] = Object{Object: u, Origin: Origin{File: "reference", Index: i}}
 	}
-	if err := finish(&Result{Objects: refObjs}, Options{Namespace: ns, Limits: Limits{}.withDefaults()}); err != nil {
+	if err := finish(&Result{Objects: refObjs}, Options{Namespace: ns, Limits: Limits{}.WithDefaults()}); err != nil {
 		t.Fatalf("reference output: %v", err)
 	}
 	want := map[string]map[string]any{}

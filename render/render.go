@@ -13,8 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/plumbhq/plumb/resource"
 )
 
 // ErrEmptyRender means the source rendered no objects at all. Sync refuses
@@ -114,7 +112,8 @@ var defaultLimits = Limits{
 	Timeout:       2 * time.Minute,
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults is l with the default of every zero field.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxFileBytes <= 0 {
 		l.MaxFileBytes = defaultLimits.MaxFileBytes
 	}
@@ -198,7 +197,18 @@ func openSource(src Source, opts Options) (cfs *checkoutFS, dir string, kind Ren
 // Render turns src into objects. Nothing outside src.Root is read; see
 // Limits for the caps. An empty result is ErrEmptyRender.
 func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
-	opts.Limits = opts.Limits.withDefaults()
+	res, err := Raw(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	return res, Finish(res, src, opts)
+}
+
+// Raw runs the renderer of src and returns its objects as it made them,
+// before Finish checks them: the part of Render that runs third-party code
+// on the repository's content, which a sandboxed worker runs apart.
+func Raw(ctx context.Context, src Source, opts Options) (*Result, error) {
+	opts.Limits = opts.Limits.WithDefaults()
 	cfs, dir, kind, err := openSource(src, opts)
 	if err != nil {
 		return nil, err
@@ -221,7 +231,8 @@ func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
 	done := make(chan outcome, 1)
 	// Renderers run third-party code that takes no context (Kustomize) or
 	// may panic on hostile input (both). Run it apart: a panic becomes an
-	// error and a render that overruns its timeout is abandoned.
+	// error and a render that overruns its timeout is abandoned (in the
+	// sandbox's worker process, the process ends with it).
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -241,27 +252,16 @@ func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
 		}
 		done <- o
 	}()
-	var o outcome
 	select {
-	case o = <-done:
+	case o := <-done:
+		if o.err != nil {
+			return nil, o.err
+		}
+		o.res.Renderer = kind
+		return o.res, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%s: render: %w (limit %s)", dir, ctx.Err(), opts.Limits.Timeout)
 	}
-	if o.err != nil {
-		return nil, o.err
-	}
-	o.res.Renderer = kind
-	if err := finish(o.res, opts); err != nil {
-		return nil, err
-	}
-	if len(o.res.Objects) == 0 {
-		name := dir
-		if name == "." {
-			name = filepath.Base(cfs.abs)
-		}
-		return o.res, fmt.Errorf("%s: %w", name, ErrEmptyRender)
-	}
-	return o.res, nil
 }
 
 func firstFrames(stack []byte) string {
@@ -282,44 +282,6 @@ func detect(cfs *checkoutFS, dir string) Renderer {
 		return Helm
 	}
 	return Plain
-}
-
-// finish validates every object, gives namespaced objects the default
-// namespace, enforces the object cap and refuses duplicate identities.
-func finish(res *Result, opts Options) error {
-	if n := len(res.Objects) + len(res.Hooks); n > opts.Limits.MaxObjects {
-		return fmt.Errorf("%d objects is over the %d-object limit: %w", n, opts.Limits.MaxObjects, ErrLimit)
-	}
-	separateHooks(res)
-	all := append(append([]Object{}, res.Objects...), res.Hooks...)
-	for _, o := range all {
-		if err := validate(o, o.Origin.Hook != ""); err != nil {
-			return err
-		}
-	}
-	scope := newScope(opts.Mapper, all)
-	seen := map[resource.Ref]Origin{}
-	for _, list := range [][]Object{res.Objects, res.Hooks} {
-		for _, o := range list {
-			namespaced := scope.namespaced(o.Object)
-			switch {
-			case namespaced && o.Object.GetNamespace() == "" && opts.Namespace != "":
-				o.Object.SetNamespace(opts.Namespace)
-			case !namespaced && o.Object.GetNamespace() != "":
-				// The API server ignores it; dropping it keeps identities exact.
-				o.Object.SetNamespace("")
-			}
-			ref := resource.RefOf(o.Object)
-			if ref.Name == "" {
-				continue // a generateName hook: a new object every time
-			}
-			if prev, dup := seen[ref]; dup {
-				return fmt.Errorf("%s: defined twice: in %s and in %s", ref, prev, o.Origin)
-			}
-			seen[ref] = o.Origin
-		}
-	}
-	return nil
 }
 
 // Hook annotations: Argo CD's resource hooks (PreSync, Sync, ...) and

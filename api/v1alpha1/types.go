@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -143,6 +144,22 @@ type RenderOptions struct {
 	Plain     PlainOptions     `json:"plain,omitempty"`
 	Helm      HelmOptions      `json:"helm,omitempty"`
 	Kustomize KustomizeOptions `json:"kustomize,omitempty"`
+	// Limits lower the controller's render limits for this App; a limit
+	// above the controller's is the controller's.
+	Limits *RenderLimits `json:"limits,omitempty"`
+}
+
+// RenderLimits bound the App's render, which runs in a sandboxed worker
+// process.
+type RenderLimits struct {
+	// Memory caps the worker's memory, e.g. 256Mi.
+	Memory *resource.Quantity `json:"memory,omitempty"`
+	// CPU caps the worker's CPU time, e.g. 30s.
+	CPU *metav1.Duration `json:"cpu,omitempty"`
+	// Timeout caps the render's wall-clock time.
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// Output caps the bytes of the rendered objects.
+	Output *resource.Quantity `json:"output,omitempty"`
 }
 
 // PlainOptions select the files of a plain directory.

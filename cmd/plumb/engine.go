@@ -152,7 +152,11 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if err != nil {
 		return nil, err
 	}
-	rendered, err := apps.Render(ctx, src, opts, allowEmpty)
+	sb, err := f.render.sandbox.sandbox()
+	if err != nil {
+		return nil, err
+	}
+	rendered, err := apps.Render(ctx, sb, src, opts, allowEmpty)
 	if err != nil {
 		return nil, err
 	}

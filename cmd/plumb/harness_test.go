@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/plumbhq/plumb/internal/testenv"
+	"github.com/plumbhq/plumb/render/sandbox"
 )
 
 var env *testenv.Env
@@ -42,6 +43,9 @@ func plumbCommand(args []string) (bin string, environ []string, argv []string) {
 }
 
 func TestMain(m *testing.M) {
+	if sandbox.IsWorker() {
+		os.Exit(sandbox.WorkerMain())
+	}
 	if raw, ok := os.LookupEnv(plumbArgsEnv); ok {
 		var args []string
 		if err := json.Unmarshal([]byte(raw), &args); err != nil {

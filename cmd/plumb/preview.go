@@ -28,6 +28,7 @@ type previewFlags struct {
 	maxExportBytes     int64
 	inventoryNamespace string
 	charts             chartFlags
+	sandbox            sandboxFlags
 }
 
 func newPreviewCmd(s streams, g *globalFlags) *cobra.Command {
@@ -60,6 +61,8 @@ func newPreviewCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.Int64Var(&f.maxExportBytes, "max-repo-bytes", 512<<20, "cap on the bytes of one revision written out for rendering")
 	fs.StringVar(&f.inventoryNamespace, "inventory-namespace", "default", "with --live: namespace of the Apps' inventories")
 	f.charts.bindFetch(fs)
+	f.sandbox.bind(fs)
+	f.sandbox.bindWorkers(fs)
 	fs.StringArrayVar(&f.charts.hosts, "chart-allow-host", nil, "a chart repository host the head revision may fetch from besides those the base revision uses (repeatable)")
 	_ = cmd.MarkFlagRequired("base")
 	return cmd
@@ -82,6 +85,11 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 	if opts.RepoURL == "" {
 		opts.RepoURL = repo.RemoteURL("origin")
 	}
+	sb, err := f.sandbox.sandbox()
+	if err != nil {
+		return err
+	}
+	opts.Renderer = sb
 	opts.Charts = f.charts.charts(nil)
 	opts.ChartHosts = f.charts.hosts
 	if f.live {

@@ -31,6 +31,7 @@ type renderFlags struct {
 	allowRemote bool
 	allowHelm   bool
 	charts      chartFlags
+	sandbox     sandboxFlags
 }
 
 func (f *renderFlags) bind(fs *pflag.FlagSet) {
@@ -48,6 +49,7 @@ func (f *renderFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.allowRemote, "kustomize-allow-remote", false, "Kustomize: allow remote bases and URL resources")
 	fs.BoolVar(&f.allowHelm, "kustomize-allow-helm", false, "Kustomize: allow the helmCharts generator")
 	f.charts.bind(fs)
+	f.sandbox.bind(fs)
 }
 
 // source resolves PATH into a checkout root and a path inside it: the root
@@ -143,7 +145,11 @@ func runRender(ctx context.Context, s streams, g *globalFlags, f *renderCmdFlags
 	for _, r := range resolved {
 		fmt.Fprintf(s.errOut, "chart %s\n", r.Revision())
 	}
-	res, err := render.Render(ctx, src, opts)
+	sb, err := f.render.sandbox.sandbox()
+	if err != nil {
+		return err
+	}
+	res, err := sb.Render(ctx, src, opts)
 	if err != nil && !errors.Is(err, render.ErrEmptyRender) {
 		return err
 	}

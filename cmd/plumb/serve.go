@@ -52,6 +52,7 @@ type serveFlags struct {
 	chartCAFile       string
 	chartAllowHTTP    bool
 	chartCacheBytes   int64
+	sandbox           sandboxFlags
 }
 
 func newServeCmd(s streams, g *globalFlags) *cobra.Command {
@@ -70,6 +71,8 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
+	f.sandbox.bind(fs)
+	f.sandbox.bindWorkers(fs)
 	fs.StringVar(&f.config, "config", "", "a YAML file of App objects to reconcile instead of the cluster's App resources")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address for webhooks, metrics, health and the API")
 	fs.StringVar(&f.watchNamespace, "watch-namespace", "", "reconcile only the App resources of this namespace (default: all)")
@@ -198,8 +201,13 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 	if err != nil {
 		return controller.Options{}, nil, nil, err
 	}
+	sb, err := f.sandbox.sandbox()
+	if err != nil {
+		return controller.Options{}, nil, nil, err
+	}
 	return controller.Options{
-		Client: client, Git: gitCache, WorkDir: workDir, HealthRules: rules, HealthLibrary: lib,
+		Sandbox: sb,
+		Client:  client, Git: gitCache, WorkDir: workDir, HealthRules: rules, HealthLibrary: lib,
 		Workers: f.workers, Timeout: f.timeout, DriftInterval: f.driftInterval,
 		Secrets: controller.SecretGetter{Kube: kube},
 		Charts:  chartsFetcher,

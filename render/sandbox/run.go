@@ -1,0 +1,166 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/plumbhq/plumb/render"
+)
+
+// run starts a worker for req and reads its response within the limits: the
+// time limit, the output cap, and the worker's own limits, whose breach is
+// named from how the worker ended.
+func (s *Sandbox) run(ctx context.Context, req *request, timeout time.Duration) (*response, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("render worker: encode request: %w", err)
+	}
+	// A worker started with Pdeathsig dies with the thread that started it;
+	// holding the thread until the worker is reaped makes that this call.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// The worker stops its render at timeout; a render that does not stop
+	// (Kustomize takes no context) is killed a moment later.
+	wctx, cancel := context.WithTimeout(ctx, timeout+time.Second)
+	defer cancel()
+	cmd, err := s.start(wctx, req, body)
+	if err != nil {
+		return nil, err
+	}
+	out, readErr := io.ReadAll(io.LimitReader(cmd.stdout, req.Worker.Output+1))
+	over := int64(len(out)) > req.Worker.Output
+	if over {
+		_ = cmd.Cancel()
+	}
+	waitErr := cmd.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case wctx.Err() != nil:
+		return nil, limitErr("render exceeded its %s time limit: the worker was stopped", timeout)
+	case over:
+		return nil, limitErr("render output exceeded %s", mib(req.Worker.Output))
+	case waitErr != nil:
+		return nil, s.failure(cmd, req.Worker, waitErr)
+	case readErr != nil:
+		return nil, fmt.Errorf("render worker: read response: %w", readErr)
+	}
+	var resp response
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return nil, fmt.Errorf("render worker: response: %w", err)
+	}
+	return &resp, nil
+}
+
+// worker is a started worker process.
+type worker struct {
+	*exec.Cmd
+	stdout io.Reader
+	stderr *tail
+}
+
+// start starts the worker: no environment but its marker, working
+// directory "/", its own process group (killed whole), new user and
+// network namespaces where the system allows them.
+func (s *Sandbox) start(ctx context.Context, req *request, body []byte) (*worker, error) {
+	for {
+		cmd := exec.CommandContext(ctx, s.exe)
+		cmd.Env = []string{workerEnv + "=" + fmt.Sprint(protocolVersion)}
+		if !confineFS(req.options()) {
+			cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH")) // Kustomize runs helm
+		}
+		cmd.Dir = "/"
+		cmd.Stdin = bytes.NewReader(body)
+		w := &worker{Cmd: cmd, stderr: &tail{}}
+		cmd.Stderr = w.stderr
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		w.stdout = stdout
+		netns := !s.noNetNS.Load() && confineFS(req.options())
+		cmd.SysProcAttr = sysProcAttr(netns)
+		cmd.Cancel = func() error { return killGroup(cmd) }
+		cmd.WaitDelay = time.Second
+		err = cmd.Start()
+		if err != nil && netns && namespacesRefused(err) {
+			s.noNetNS.Store(true)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("render worker: start %s: %w", s.exe, err)
+		}
+		return w, nil
+	}
+}
+
+// failure names why a worker ended without a response.
+func (s *Sandbox) failure(w *worker, lim Limits, err error) error {
+	fatal := w.stderr.fatal()
+	switch {
+	case strings.Contains(fatal, "out of memory") || strings.Contains(fatal, "cannot allocate memory"):
+		return limitErr("render exceeded %s of memory: the worker was stopped", mib(lim.Memory))
+	case strings.Contains(fatal, "stack overflow") || strings.Contains(fatal, "stack exceeds"):
+		return limitErr("render exceeded the %s stack limit (a template or value that includes itself without end?)", mib(min(lim.Memory/4, maxStack)))
+	case cpuTime(w.ProcessState) >= lim.CPU:
+		return limitErr("render exceeded %s of CPU time: the worker was stopped", lim.CPU)
+	case fatal != "":
+		return fmt.Errorf("render worker failed (%v): %s", err, fatal)
+	}
+	return fmt.Errorf("render worker failed: %w", err)
+}
+
+// limitError is a limit a worker hit: its message, and render.ErrLimit to
+// errors.Is.
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string { return e.msg }
+func (e *limitError) Unwrap() error { return render.ErrLimit }
+
+func limitErr(format string, args ...any) error {
+	return &limitError{msg: fmt.Sprintf(format, args...)}
+}
+
+func cpuTime(ps *os.ProcessState) time.Duration {
+	if ps == nil {
+		return 0
+	}
+	return ps.UserTime() + ps.SystemTime()
+}
+
+// tail keeps what names a worker's death from its stderr: the first line
+// of a Go fatal error or of the worker's own error, and nothing else (a
+// stack trace may quote the repository's content).
+type tail struct {
+	line  bytes.Buffer // the line being written
+	first string
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b != '\n' {
+			if t.line.Len() < 512 {
+				t.line.WriteByte(b)
+			}
+			continue
+		}
+		l := t.line.String()
+		t.line.Reset()
+		if t.first == "" && (strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "runtime: ") ||
+			strings.HasPrefix(l, "plumb render worker:")) {
+			t.first = l
+		}
+	}
+	return len(p), nil
+}
+
+// fatal is the line that says why the worker died, "" if none did.
+func (t *tail) fatal() string { return t.first }

@@ -40,7 +40,7 @@ func NewCache(maxBytes int64) *Cache {
 // converted before. Errors are not cached.
 func (c *Cache) yamlToJSON(data []byte) ([]byte, error) {
 	if c == nil {
-		return yaml.YAMLToJSON(data)
+		return yaml.YAMLToJSONStrict(data)
 	}
 	key := sha256.Sum256(data)
 	c.mu.Lock()
@@ -49,7 +49,7 @@ func (c *Cache) yamlToJSON(data []byte) ([]byte, error) {
 	if ok {
 		return js, nil
 	}
-	js, err := yaml.YAMLToJSON(data)
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil || int64(len(js)) > c.maxBytes/16 {
 		return js, err
 	}

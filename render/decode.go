@@ -80,8 +80,8 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // decodeDocument turns one document into objects: a List is expanded into
 // its items. Errors carry file:line with the line counted in the file.
-// YAML is decoded by sigs.k8s.io/yaml (go-yaml), which refuses documents with
-// excessive alias expansion (the "billion laughs" bomb).
+// YAML is decoded by sigs.k8s.io/yaml (go-yaml) in strict mode: it refuses
+// duplicate keys and excessive alias expansion (the "billion laughs" bomb).
 func decodeDocument(file string, d document, cache *Cache) ([]*unstructured.Unstructured, error) {
 	js, err := cache.yamlToJSON(d.data)
 	if err != nil {
@@ -123,7 +123,13 @@ func fileLine(file string, d document, err error) string {
 
 var yamlPrefix = regexp.MustCompile(`^(error converting YAML to JSON: )?yaml: (line \d+: )?`)
 
+// duplicateKey is go-yaml's strict-mode error for a key given twice.
+var duplicateKey = regexp.MustCompile(`key ("(?:[^"\\]|\\.)*") already set in map`)
+
 func trimYAMLPrefix(err error) string {
+	if m := duplicateKey.FindStringSubmatch(err.Error()); m != nil {
+		return "duplicate key " + m[1] + " (YAML would keep only the last)"
+	}
 	return "invalid YAML: " + yamlPrefix.ReplaceAllString(err.Error(), "")
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -95,7 +96,9 @@ func (c *checkoutFS) readFile(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := c.root.Open(rel)
+	// Non-blocking, so that a FIFO or device opens at once and is refused
+	// below instead of waiting for a writer that never comes.
+	f, err := c.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, c.wrapErr(rel, err)
 	}
@@ -106,6 +109,9 @@ func (c *checkoutFS) readFile(p string) ([]byte, error) {
 	}
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s: is a directory", rel)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", rel, st.Mode().Type())
 	}
 	if st.Size() > c.limits.MaxFileBytes {
 		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte file limit: %w", rel, st.Size(), c.limits.MaxFileBytes, ErrLimit)

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/plumbhq/plumb/internal/testreport"
 )
@@ -25,6 +27,7 @@ func TestBadInputNothingPruned(t *testing.T) {
 		name  string
 		files map[string]string
 		links map[string]string // name → symlink target
+		fifo  string            // a named pipe to make
 		args  []string
 		want  []string
 	}{
@@ -94,7 +97,20 @@ func TestBadInputNothingPruned(t *testing.T) {
 			files: map[string]string{"README.md": "nothing to deploy\n"},
 			want:  []string{"render produced no objects"},
 		},
+		{
+			name:  "duplicate YAML key",
+			files: map[string]string{"dup.yaml": configMap("dup", "") + "  k: b\n"},
+			want:  []string{"dup.yaml:7: duplicate key \"k\""},
+		},
+		{
+			name:  "symlink to a FIFO",
+			files: map[string]string{"cm.yaml": configMap("other", "")},
+			links: map[string]string{"fifo.yaml": "pipe"},
+			fifo:  "pipe",
+			want:  []string{"fifo.yaml", "not a regular file"},
+		},
 	}
+	tests = append(tests, sandboxCases(chart)...)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &testreport.Entry{Kind: testreport.BadInput, Name: tt.name, OK: true}
@@ -109,7 +125,19 @@ func TestBadInputNothingPruned(t *testing.T) {
 			}
 
 			writeTree(t, dir, tt.files, tt.links)
+			if tt.fifo != "" {
+				if err := syscall.Mkfifo(filepath.Join(dir, tt.fifo), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
 			code, out, errOut := e.plumb(append([]string{"sync", dir, "--app", app, "--prune"}, tt.args...)...)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("the error took %s, over 10s", took.Round(time.Millisecond))
+			}
+			if self, workers := maxRSS(t); self > 1<<30 || workers > 1<<30 {
+				t.Errorf("peak RSS %d MiB (plumb), %d MiB (its render workers): over 1 GiB", self>>20, workers>>20)
+			}
 			if code != exitError {
 				t.Errorf("exit %d, want %d", code, exitError)
 			}
@@ -128,6 +156,19 @@ func TestBadInputNothingPruned(t *testing.T) {
 			rec.Detail = firstLine(errOut)
 		})
 	}
+}
+
+// maxRSS is the peak resident memory of this process (the CLI runs in it)
+// and of the largest child it waited for (its render workers), in bytes.
+func maxRSS(t *testing.T) (self, children int64) {
+	var s, c syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &s); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c); err != nil {
+		t.Fatal(err)
+	}
+	return s.Maxrss << 10, c.Maxrss << 10
 }
 
 // writeTree replaces dir's content with files and symlinks.

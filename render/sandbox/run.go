@@ -106,7 +106,7 @@ func (s *Sandbox) start(ctx context.Context, req *request, body []byte) (*worker
 func (s *Sandbox) failure(w *worker, lim Limits, err error) error {
 	fatal := w.stderr.fatal()
 	switch {
-	case strings.Contains(fatal, "out of memory") || strings.Contains(fatal, "cannot allocate memory"):
+	case outOfMemory(fatal):
 		return limitErr("render exceeded %s of memory: the worker was stopped", mib(lim.Memory))
 	case strings.Contains(fatal, "stack overflow") || strings.Contains(fatal, "stack exceeds"):
 		return limitErr("render exceeded the %s stack limit (a template or value that includes itself without end?)", mib(min(lim.Memory/4, maxStack)))
@@ -127,6 +127,17 @@ func (e *limitError) Unwrap() error { return render.ErrLimit }
 
 func limitErr(format string, args ...any) error {
 	return &limitError{msg: fmt.Sprintf(format, args...)}
+}
+
+// outOfMemory says a Go fatal error is the memory limit: an allocation, or
+// a thread whose stack could not be mapped (ENOMEM, errno 12).
+func outOfMemory(fatal string) bool {
+	for _, s := range []string{"out of memory", "cannot allocate memory", "errno=12", "newosproc"} {
+		if strings.Contains(fatal, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func cpuTime(ps *os.ProcessState) time.Duration {

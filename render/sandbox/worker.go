@@ -48,7 +48,7 @@ func serve(in io.Reader, out io.Writer) error {
 	// The Go runtime's own limits: the collector works harder near the
 	// memory limit, and a runaway recursion stops at a stack far smaller
 	// than the default 1 GB (the worker exits; plumb says why).
-	debug.SetMemoryLimit(lim.Memory * 3 / 4)
+	debug.SetMemoryLimit(lim.Memory * 9 / 10)
 	debug.SetMaxStack(int(min(lim.Memory/4, maxStack)))
 	_ = time.Local.String() // the zone is read now, before the file system closes
 	opts := req.options()

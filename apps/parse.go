@@ -23,6 +23,11 @@ import (
 // kind; file names the stream in errors. Unknown fields are errors, so a
 // typo does not silently change what an App does.
 func Parse(file string, data []byte) ([]v1alpha1.App, error) {
+	// App manifests come from repositories (preview reads a pull request's):
+	// aliases must not expand them past the render's file limit.
+	if err := render.CheckExpansion(file, data, render.Limits{}.WithDefaults().MaxFileBytes); err != nil {
+		return nil, err
+	}
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var apps []v1alpha1.App
 	for i := 0; ; i++ {

@@ -169,7 +169,7 @@ func TestBadInput(t *testing.T) {
 			name:  "YAML alias bomb",
 			files: map[string]string{"app/bomb.yaml": aliasBomb},
 			path:  "app",
-			want:  []string{"app/bomb.yaml:1:", "excessive aliasing"},
+			want:  []string{"app/bomb.yaml: its YAML aliases expand it to more than 16777216 bytes"},
 		},
 		{
 			name:    "file over the size cap",
@@ -224,6 +224,36 @@ func TestBadInput(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), root) {
 				t.Errorf("error %q shows the checkout's directory on disk", err)
+			}
+		})
+	}
+}
+
+// TestCheckExpansion: YAML is sized as a parser that copies each alias
+// would build it, without building it.
+func TestCheckExpansion(t *testing.T) {
+	big := strings.Repeat("x", 1000)
+	cases := []struct {
+		name string
+		yaml string
+		max  int64
+		want string // "" for no error
+	}{
+		{"no anchors", "a: b\n", 10, ""},
+		{"an anchor used twice, small", "a: &x " + big + "\nb: *x\nc: *x\n", 4000, ""},
+		{"an anchor used four times, over", "a: &x " + big + "\nb: *x\nc: *x\nd: *x\ne: *x\n", 4000, "expand it to more than 4000 bytes"},
+		{"nested aliases", "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n", 10000, "expand it to more than 10000 bytes"},
+		{"the documents of a stream add up", "a: &x " + big + "\nb: *x\n---\na: &x " + big + "\nb: *x\n", 3000, "expand it to more than 3000 bytes"},
+		{"not YAML: left to the parser", "a: &x [\n", 10, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckExpansion("f.yaml", []byte(tc.yaml), tc.max)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrLimit)):
+				t.Errorf("error %v, want ErrLimit saying %q", err, tc.want)
 			}
 		})
 	}

@@ -47,6 +47,16 @@ func openCheckout(dir string, limits Limits) (*checkoutFS, error) {
 	return &checkoutFS{root: r, abs: abs, limits: limits}, nil
 }
 
+// isYAMLName says a file is YAML by its name: every file Kustomize, Helm
+// values and plain directories parse as YAML (JSON is YAML too).
+func isYAMLName(p string) bool {
+	switch path.Ext(p) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return path.Base(p) == "Kustomization"
+}
+
 func (c *checkoutFS) Close() error { return c.root.Close() }
 
 // rel maps a path (absolute on disk, or relative to the root) to a path
@@ -122,6 +132,11 @@ func (c *checkoutFS) readFile(p string) ([]byte, error) {
 	b := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, c.wrapErr(rel, err)
+	}
+	if isYAMLName(rel) {
+		if err := CheckExpansion(rel, b, c.limits.MaxFileBytes); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }

@@ -96,6 +96,9 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 		return nil, fmt.Errorf("%s: helm: %w", dir, err)
 	}
 
+	if err := checkOutput(rel, opts.Limits); err != nil {
+		return nil, fmt.Errorf("%s: helm: %w", dir, err)
+	}
 	res := &Result{Warnings: warnings}
 	var docs []sourcedDoc
 	for _, doc := range splitDocuments([]byte(rel.Manifest)) {
@@ -119,6 +122,29 @@ func renderHelm(ctx context.Context, cfs *checkoutFS, dir string, opts Options) 
 		return nil, fmt.Errorf("%s: helm: %w", dir, err)
 	}
 	return res, nil
+}
+
+// checkOutput caps what a chart rendered before anything decodes it: its
+// bytes, and what YAML aliases in any one document would expand it to.
+func checkOutput(rel *release.Release, lim Limits) error {
+	total := int64(len(rel.Manifest))
+	for _, h := range rel.Hooks {
+		total += int64(len(h.Manifest))
+	}
+	if total > lim.MaxOutputBytes {
+		return fmt.Errorf("the chart rendered %d bytes, over the %d-byte output limit: %w", total, lim.MaxOutputBytes, ErrLimit)
+	}
+	for _, doc := range splitDocuments([]byte(rel.Manifest)) {
+		if err := CheckExpansion(helmSource(doc.data), doc.data, lim.MaxFileBytes); err != nil {
+			return err
+		}
+	}
+	for _, h := range rel.Hooks {
+		if err := CheckExpansion(h.Path, []byte(h.Manifest), lim.MaxFileBytes); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // helmHooks decodes the chart's hooks, its tests included: plumb runs

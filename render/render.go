@@ -102,14 +102,18 @@ type Limits struct {
 	MaxTotalBytes int64         // default 64 MiB
 	MaxObjects    int           // default 10,000
 	Timeout       time.Duration // default 2 minutes
+	// MaxOutputBytes caps what a Helm chart renders, before it is decoded
+	// (default 128 MiB).
+	MaxOutputBytes int64
 }
 
 // DefaultLimits are the caps used for zero Limits fields.
 var defaultLimits = Limits{
 	MaxFileBytes:  16 << 20,
 	MaxTotalBytes: 64 << 20,
-	MaxObjects:    10000,
-	Timeout:       2 * time.Minute,
+	MaxObjects:     10000,
+	Timeout:        2 * time.Minute,
+	MaxOutputBytes: 128 << 20,
 }
 
 // WithDefaults is l with the default of every zero field.
@@ -125,6 +129,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.Timeout <= 0 {
 		l.Timeout = defaultLimits.Timeout
+	}
+	if l.MaxOutputBytes <= 0 {
+		l.MaxOutputBytes = defaultLimits.MaxOutputBytes
 	}
 	return l
 }

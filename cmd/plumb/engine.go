@@ -14,6 +14,7 @@ import (
 	"github.com/plumbhq/plumb/charts"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/escape"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/health/library"
 	"github.com/plumbhq/plumb/sync"
@@ -113,7 +114,7 @@ type engine struct {
 // warn prints the render's warnings.
 func (e *engine) warn(s streams) {
 	for _, w := range e.warnings {
-		fmt.Fprintf(s.errOut, "warning: %s\n", w)
+		fmt.Fprintf(s.errOut, "warning: %s\n", escape.Text(w))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/plumbhq/plumb/escape"
 	"github.com/plumbhq/plumb/internal/chartstest"
 	"github.com/plumbhq/plumb/internal/gittest"
 )
@@ -38,7 +39,7 @@ func TestPreviewChartVersionBump(t *testing.T) {
 	}))
 	cache := t.TempDir()
 	code, out, errOut := p.preview(t, base, head, "--offline", "--chart-cache-dir", cache)
-	if code != exitError || !strings.Contains(out+errOut, "chart "+repo.Server.URL+" web@1.0.0 is not in the cache, and fetching is off") {
+	if code != exitError || !strings.Contains(out+errOut, escape.Markdown("chart "+repo.Server.URL+" web@1.0.0 is not in the cache, and fetching is off")) {
 		t.Errorf("--offline with an empty cache: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = p.preview(t, base, head, "--chart-ca-file", ca, "--chart-cache-dir", cache, "-o", "json")
@@ -58,7 +59,7 @@ func TestPreviewChartVersionBump(t *testing.T) {
 	}
 	// Both versions are cached now: --offline previews the same change.
 	code, md, errOut := p.preview(t, base, head, "--offline", "--chart-cache-dir", cache)
-	if code != exitChanges || !strings.Contains(md, "- web: chart `web@1.0.0/sha256:") || !strings.Contains(md, "` → `web@1.1.0/sha256:") {
+	if code != exitChanges || !strings.Contains(md, "- web: chart <code>"+escape.Markdown("web@1.0.0/sha256:")) || !strings.Contains(md, "</code> → <code>"+escape.Markdown("web@1.1.0/sha256:")) {
 		t.Errorf("--offline with the charts cached: exit %d\n%s%s", code, md, errOut)
 	}
 }

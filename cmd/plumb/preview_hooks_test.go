@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/plumbhq/plumb/escape"
 	"github.com/plumbhq/plumb/internal/gittest"
 )
 
@@ -34,8 +35,8 @@ func TestPreviewShowsHookChanges(t *testing.T) {
 		t.Fatalf("exit %d, want %d (a changed hook is a change)\n%s%s", code, exitChanges, md, errOut)
 	}
 	for _, want := range []string{
-		"<code>Job.batch/chart/migrate (hook: pre-upgrade)</code> (update)",
-		"<code>Job.batch/plain/presync (hook: PreSync)</code> (update)",
+		escape.Code("Job.batch/chart/migrate (hook: pre-upgrade)") + " (update)",
+		escape.Code("Job.batch/plain/presync (hook: PreSync)") + " (update)",
 		"-      - image: migrate:1", "+      - image: migrate:2",
 	} {
 		if !strings.Contains(md, want) {

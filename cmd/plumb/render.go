@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/plumbhq/plumb/escape"
 	"github.com/plumbhq/plumb/render"
 )
 
@@ -154,7 +155,7 @@ func runRender(ctx context.Context, s streams, g *globalFlags, f *renderCmdFlags
 		return err
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(s.errOut, "warning: %s\n", w)
+		fmt.Fprintf(s.errOut, "warning: %s\n", escape.Text(w))
 	}
 	objs := res.Objects
 	if f.hooks {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/plumbhq/plumb/escape"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
@@ -63,11 +64,11 @@ func run(args []string, s streams) int {
 	var ec *exitCodeError
 	if errors.As(err, &ec) {
 		if ec.err != nil {
-			fmt.Fprintf(s.errOut, "error: %v\n", ec.err)
+			fmt.Fprintf(s.errOut, "error: %s\n", escape.Lines(ec.err.Error()))
 		}
 		return ec.code
 	}
-	fmt.Fprintf(s.errOut, "error: %v\n", err)
+	fmt.Fprintf(s.errOut, "error: %s\n", escape.Lines(err.Error()))
 	return exitError
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plumbhq/plumb/cluster"
+	"github.com/plumbhq/plumb/escape"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/resource"
 	"github.com/plumbhq/plumb/sync"
@@ -70,7 +71,7 @@ func runStatus(ctx context.Context, s streams, g *globalFlags, f *statusFlags, p
 	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OBJECT\tHEALTH\tREASON\tDECIDED BY")
 	for _, r := range report.Objects {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Ref, r.Status, r.Reason, r.Source)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", escape.Text(r.Ref.String()), r.Status, escape.Text(r.Reason), r.Source)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/diff"
+	"github.com/plumbhq/plumb/escape"
 	"github.com/plumbhq/plumb/health"
 	"github.com/plumbhq/plumb/sync"
 )
@@ -178,7 +179,7 @@ func writeChanges(w io.Writer, changes sync.ChangeSet) error {
 		if ch.Hook != "" {
 			obj += " (hook: " + ch.Hook + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", obj, ch.Action, ch.Stage, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", escape.Text(obj), ch.Action, ch.Stage, escape.Text(detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

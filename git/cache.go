@@ -107,6 +107,8 @@ type CacheOptions struct {
 	Dir string
 	// MaxRepoBytes caps the disk a repository may use (default 1 GiB).
 	MaxRepoBytes int64
+	// AllowHTTP permits plain http:// remotes (https and ssh always are).
+	AllowHTTP bool
 }
 
 // Cache keeps one shallow bare clone per remote on local disk, shared by
@@ -155,6 +157,9 @@ type Revision struct {
 // App of a repository, and an App must not reach cached content with
 // credentials that the remote would refuse.
 func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials) (Revision, error) {
+	if err := CheckURL(url, c.opts.AllowHTTP); err != nil {
+		return Revision{}, err
+	}
 	auth, err := c.authFor(cred)
 	if err != nil {
 		return Revision{}, fmt.Errorf("%s: %w", Redact(url), err)
@@ -162,7 +167,7 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials)
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth, PeelingOption: gogit.AppendPeeled})
 	if err != nil {
-		return Revision{}, fmt.Errorf("%s: ls-remote: %w", Redact(url), scrubErr(err, cred))
+		return Revision{}, fmt.Errorf("%s: ls-remote: %w", Redact(url), scrubErr(err, url, cred))
 	}
 	if commitHash.MatchString(ref) {
 		return Revision{Commit: ref}, nil
@@ -203,6 +208,9 @@ func (c *Cache) Resolve(ctx context.Context, url, ref string, cred *Credentials)
 // already is. A branch or tag is fetched shallow and alone, without other
 // tags; a bare commit hash needs the full history of the remote's branches.
 func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Credentials) error {
+	if err := CheckURL(url, c.opts.AllowHTTP); err != nil {
+		return err
+	}
 	cr, err := c.repo(url, rev.Ref == "")
 	if err != nil {
 		return err
@@ -225,7 +233,7 @@ func (c *Cache) Fetch(ctx context.Context, url string, rev Revision, cred *Crede
 	}
 	err = cr.l.repo.FetchContext(ctx, opts)
 	if err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("%s: fetch %s: %w", Redact(url), rev.Ref, scrubErr(err, cred))
+		return fmt.Errorf("%s: fetch %s: %w", Redact(url), rev.Ref, scrubErr(err, url, cred))
 	}
 	if size := dirSize(cr.dir); size > c.opts.MaxRepoBytes {
 		c.drop(cr)
@@ -352,15 +360,6 @@ func (l *Local) ContentHash(commit string, paths []string) (string, error) {
 		fmt.Fprintf(h, "%s\x00%s\n", p, id)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// scrubErr removes the credentials from an error's text (go-git can quote
-// URLs it was given).
-func scrubErr(err error, cred *Credentials) error {
-	if cred == nil || cred.Password == "" || !strings.Contains(err.Error(), cred.Password) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), cred.Password, "redacted"))
 }
 
 func dirSize(dir string) int64 {

@@ -26,7 +26,7 @@ func newCacheFixture(t *testing.T) (*gittest.Server, *gittest.Repo, *Cache) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := NewCache(CacheOptions{Dir: t.TempDir()})
+	cache, err := NewCache(CacheOptions{Dir: t.TempDir(), AllowHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestCacheSizeCap(t *testing.T) {
 	if _, err := repo.Commit("main", gittest.Files(map[string]string{"big.txt": strings.Repeat("incompressible? no, but big enough ", 2000)}), "big"); err != nil {
 		t.Fatal(err)
 	}
-	cache, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxRepoBytes: 512})
+	cache, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxRepoBytes: 512, AllowHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package git
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -64,6 +65,54 @@ func NormalizeURL(raw string) (string, error) {
 	return host + "/" + p, nil
 }
 
+// CheckURL refuses a repository URL whose transport plumb does not use:
+// https and ssh (scp-like user@host:path too) always, http only with
+// allowHTTP. file:// and other local transports would read the disk of
+// the controller (another App's cached clone, without its credentials).
+func CheckURL(raw string, allowHTTP bool) error {
+	s := strings.TrimSpace(raw)
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok {
+		if _, err := NormalizeURL(s); err != nil {
+			return err
+		}
+		return nil // scp-like: ssh
+	}
+	switch strings.ToLower(scheme) {
+	case "https", "ssh":
+		return nil
+	case "http":
+		if allowHTTP {
+			return nil
+		}
+		return fmt.Errorf("repository URL %q: plain http is off (allow it with --git-allow-http)", Redact(raw))
+	}
+	return fmt.Errorf("repository URL %q: scheme %q is not allowed (https or ssh)", Redact(raw), scheme)
+}
+
+// urlSecrets are the parts of a URL that may be credentials: the user
+// name, the password, the query and each query value.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		out = append(out, u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+	}
+	if u.RawQuery != "" {
+		out = append(out, u.RawQuery)
+		for _, vs := range u.Query() {
+			out = append(out, vs...)
+		}
+	}
+	return out
+}
+
 // validHost accepts DNS names, IPv4 and bracketed IPv6, with a port.
 func validHost(h string) bool {
 	for _, r := range h {
@@ -119,4 +168,25 @@ func redactUnparsable(raw string) string {
 		return scheme + "://" + authority + "/" + path
 	}
 	return scheme + "://" + authority
+}
+
+// scrubErr removes the credentials from an error's text (go-git and
+// net/http quote URLs they were given): the Secret's password, and what
+// the URL itself carries (user name, password, query).
+func scrubErr(err error, url string, cred *Credentials) error {
+	secrets := urlSecrets(url)
+	if cred != nil {
+		secrets = append(secrets, cred.Password)
+	}
+	msg := err.Error()
+	scrubbed := msg
+	for _, s := range secrets {
+		if len(s) >= 3 { // shorter ones would mangle the text, not hide much
+			scrubbed = strings.ReplaceAll(scrubbed, s, "redacted")
+		}
+	}
+	if scrubbed == msg {
+		return err
+	}
+	return errors.New(scrubbed)
 }

@@ -31,7 +31,7 @@ func BenchmarkServe(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Close() })
-	const secret = "bench-secret"
+	const secret = "bench-webhook-secret"
 	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
 			benchServeApp(b, srv, proxy, kubeconfig, secret, n)

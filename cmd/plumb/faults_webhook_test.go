@@ -32,7 +32,7 @@ func TestFaultWebhookFlood(t *testing.T) {
 		a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Hour}
 	})
 	s.createApps(apps)
-	secret := "flood-secret"
+	secret := "flood-webhook-secret"
 	t.Setenv(WebhookSecretEnv, secret) // inherited by the serve process
 	d := startServe(t, "--watch-namespace", s.ns)
 	s.waitReady(60*time.Second, "plain", "kustomize", "helm")

@@ -51,6 +51,7 @@ type serveFlags struct {
 	profiling         bool
 	chartCAFile       string
 	chartAllowHTTP    bool
+	gitAllowHTTP      bool
 	chartCacheBytes   int64
 	sandbox           sandboxFlags
 }
@@ -73,6 +74,7 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs := cmd.Flags()
 	f.sandbox.bind(fs)
 	f.sandbox.bindWorkers(fs)
+	fs.BoolVar(&f.gitAllowHTTP, "git-allow-http", false, "allow plain http:// repository URLs (https and ssh always are)")
 	fs.StringVar(&f.config, "config", "", "a YAML file of App objects to reconcile instead of the cluster's App resources")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address for webhooks, metrics, health and the API")
 	fs.StringVar(&f.watchNamespace, "watch-namespace", "", "reconcile only the App resources of this namespace (default: all)")
@@ -149,7 +151,7 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	httpErr, shutdown := serveHTTP(ctx, ln, srv.routes(reg, secret, f.maxWebhookBody, f.profiling))
+	httpErr, shutdown := serveHTTP(ctx, ln, srv.routes(reg, secret, f.maxWebhookBody, f.profiling, newAPIAuth(ln, kube)))
 	defer shutdown()
 	mode := "App resources"
 	if f.config != "" {
@@ -185,7 +187,7 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 	if err != nil {
 		return controller.Options{}, nil, nil, err
 	}
-	gitCache, workDir, err := caches(f.cacheDir)
+	gitCache, workDir, err := caches(f.cacheDir, f.gitAllowHTTP)
 	if err != nil {
 		return controller.Options{}, nil, nil, err
 	}

@@ -225,7 +225,13 @@ func startServe(t testing.TB, args ...string) *plumbd {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	full := append([]string{"--kubeconfig", env.Kubeconfig, "serve", "--listen", addr, "--cache-dir", t.TempDir(), "--drift-interval", "1s"}, args...)
+	return startServeOn(t, addr, addr, args...)
+}
+
+// startServeOn is startServe listening on listen, reached at addr.
+func startServeOn(t testing.TB, listen, addr string, args ...string) *plumbd {
+	t.Helper()
+	full := append([]string{"--kubeconfig", env.Kubeconfig, "serve", "--listen", listen, "--cache-dir", t.TempDir(), "--drift-interval", "1s", "--git-allow-http"}, args...)
 	name := fmt.Sprintf("plumb-serve-%d", serveSeq.Add(1))
 	bin, environ, argv := plumbCommand(full)
 	proc, err := env.StartProcess(name, environ, bin, argv...)

@@ -100,7 +100,7 @@ func loadApps(file, ns string) ([]v1alpha1.App, error) {
 
 // caches opens the Git cache and the render work directory under dir
 // (default: the user's cache directory, plumb).
-func caches(dir string) (*git.Cache, string, error) {
+func caches(dir string, allowHTTP bool) (*git.Cache, string, error) {
 	if dir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
@@ -108,7 +108,7 @@ func caches(dir string) (*git.Cache, string, error) {
 		}
 		dir = filepath.Join(base, "plumb")
 	}
-	gitCache, err := git.NewCache(git.CacheOptions{Dir: filepath.Join(dir, "git")})
+	gitCache, err := git.NewCache(git.CacheOptions{Dir: filepath.Join(dir, "git"), AllowHTTP: allowHTTP})
 	if err != nil {
 		return nil, "", fmt.Errorf("--cache-dir: %w", err)
 	}
@@ -178,7 +178,7 @@ func (srv *server) lead(ctx context.Context, kube kubernetes.Interface, f *serve
 	return nil
 }
 
-func (srv *server) routes(reg *prometheus.Registry, secret []byte, maxBody int64, profiling bool) http.Handler {
+func (srv *server) routes(reg *prometheus.Registry, secret []byte, maxBody int64, profiling bool, auth *apiAuth) http.Handler {
 	mux := http.NewServeMux()
 	if profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -201,19 +201,19 @@ func (srv *server) routes(reg *prometheus.Registry, secret []byte, maxBody int64
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /api/v1/apps", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /api/v1/apps", auth.wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		list := v1alpha1.AppList{
 			TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: "AppList"},
 			Items:    srv.ctrl.Apps(),
 		}
 		for i := range list.Items {
-			list.Items[i].TypeMeta = metav1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.Kind}
+			list.Items[i] = apiApp(list.Items[i])
 		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(list)
-	})
+	})))
 	return mux
 }
 

@@ -151,7 +151,8 @@ func (d *demo) startServe(ctx context.Context, listen, head string) (*testenv.Pr
 	}
 	addr := freeAddr(listen)
 	serve, err := d.env.StartProcess("plumb-serve", nil, d.plumb, "--kubeconfig", d.env.Kubeconfig, "serve",
-		"--listen", addr, "--webhook-secret-file", secretFile, "--cache-dir", filepath.Join(d.env.Dir, "plumb-cache"))
+		"--listen", addr, "--webhook-secret-file", secretFile, "--cache-dir", filepath.Join(d.env.Dir, "plumb-cache"),
+		"--git-allow-http") // the demo's Git server is plain http on loopback
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -2,7 +2,6 @@ package git
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -24,6 +23,11 @@ type HookOptions struct {
 	MaxBody int64
 	// ReadTimeout bounds reading the body (default 10 s).
 	ReadTimeout time.Duration
+	// MaxInFlight caps the bodies being read at once (default 64): memory
+	// stays under MaxInFlight × MaxBody however many senders connect, and a
+	// request over it is answered 503 at once (polling still finds the
+	// change).
+	MaxInFlight int
 	// Result, if set, is told each request's outcome (for metrics).
 	Result func(provider, result string)
 }
@@ -39,6 +43,10 @@ func WebhookHandler(p Poller, opts HookOptions) http.Handler {
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = 10 * time.Second
 	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 64
+	}
+	slots := make(chan struct{}, opts.MaxInFlight)
 	report := func(provider, result string) {
 		if opts.Result != nil {
 			opts.Result(provider, result)
@@ -64,23 +72,8 @@ func WebhookHandler(p Poller, opts HookOptions) http.Handler {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Now().Add(opts.ReadTimeout))
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, opts.MaxBody))
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			report(string(provider), "too_large")
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		case err != nil:
-			report(string(provider), "read_error")
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		if err := Verify(provider, opts.Secret, r.Header, body); err != nil {
-			report(string(provider), "unauthorized")
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		body, ok := readAuthentic(w, r, provider, opts, slots, report)
+		if !ok {
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -97,4 +90,40 @@ func WebhookHandler(p Poller, opts HookOptions) http.Handler {
 		}
 		report(string(provider), "unknown_repo")
 	})
+}
+
+// readAuthentic reads the body of an authentic request, or answers the
+// request and returns false. Nothing is read from a request that cannot
+// be authentic (GitLab's token is checked whole, a signature header for
+// its form); the signature is computed as the capped body streams in.
+func readAuthentic(w http.ResponseWriter, r *http.Request, provider Provider, opts HookOptions, slots chan struct{}, report func(provider, result string)) ([]byte, bool) {
+	fail := func(result, msg string, code int) ([]byte, bool) {
+		report(string(provider), result)
+		http.Error(w, msg, code)
+		return nil, false
+	}
+	if err := precheck(provider, opts.Secret, r.Header); err != nil {
+		return fail("unauthorized", "unauthorized", http.StatusUnauthorized)
+	}
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		return fail("busy", "busy", http.StatusServiceUnavailable)
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(opts.ReadTimeout))
+	body, sum, err := readSigned(http.MaxBytesReader(w, r.Body, opts.MaxBody), opts.Secret)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return fail("too_large", "request body too large", http.StatusRequestEntityTooLarge)
+	case err != nil:
+		return fail("read_error", "bad request", http.StatusBadRequest)
+	}
+	if err := verifySum(provider, opts.Secret, r.Header, sum); err != nil {
+		return fail("unauthorized", "unauthorized", http.StatusUnauthorized)
+	}
+	return body, true
 }

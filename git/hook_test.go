@@ -2,6 +2,7 @@ package git
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -73,9 +74,84 @@ func TestWebhookHandler(t *testing.T) {
 	h := WebhookHandler(p, HookOptions{Secret: secret, MaxBody: 1024})
 	req := httptest.NewRequest(http.MethodPost, "/hooks/github", strings.NewReader(strings.Repeat("y", 4096)))
 	req.ContentLength = -1
+	req.Header.Set("X-Hub-Signature-256", Sign(secret, []byte("y")))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("streamed oversized body: %d", rec.Code)
 	}
+}
+
+// failingReader fails the test if anything reads it.
+type failingReader struct{ t *testing.T }
+
+func (f failingReader) Read([]byte) (int, error) {
+	f.t.Error("the body of a request that cannot be authentic was read")
+	return 0, io.EOF
+}
+
+// blockingReader holds its reader until released.
+type blockingReader struct{ release chan struct{} }
+
+func (b blockingReader) Read([]byte) (int, error) {
+	<-b.release
+	return 0, io.EOF
+}
+
+// TestWebhookBodiesAreBounded: a request without a well-formed signature
+// (or with GitLab's token wrong) is refused before its body is read, and
+// no more than MaxInFlight bodies are read at once.
+func TestWebhookBodiesAreBounded(t *testing.T) {
+	secret := []byte("hook-secret-of-some-length")
+	h := WebhookHandler(&recordingPoller{}, HookOptions{Secret: secret, MaxInFlight: 2})
+	for _, tc := range []struct{ provider, header, value string }{
+		{"github", "", ""},
+		{"github", "X-Hub-Signature-256", "sha256=nothex"},
+		{"gitlab", "X-Gitlab-Token", "wrong"},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/hooks/"+tc.provider, failingReader{t})
+		if tc.header != "" {
+			req.Header.Set(tc.header, tc.value)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s %s=%q: %d, want 401", tc.provider, tc.header, tc.value, rec.Code)
+		}
+	}
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	done := make(chan int, 2)
+	for range 2 {
+		go func() {
+			req := httptest.NewRequest(http.MethodPost, "/hooks/github", io.MultiReader(signalReader{started}, blockingReader{release}))
+			req.Header.Set("X-Hub-Signature-256", Sign(secret, nil))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			done <- rec.Code
+		}()
+	}
+	<-started
+	<-started
+	req := httptest.NewRequest(http.MethodPost, "/hooks/github", failingReader{t})
+	req.Header.Set("X-Hub-Signature-256", Sign(secret, nil))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("a third body while two are read: %d, want 503", rec.Code)
+	}
+	close(release)
+	for range 2 {
+		if code := <-done; code != http.StatusAccepted {
+			t.Errorf("a held request ended %d, want 202", code)
+		}
+	}
+}
+
+// signalReader says once that reading began, then ends.
+type signalReader struct{ started chan struct{} }
+
+func (s signalReader) Read([]byte) (int, error) {
+	s.started <- struct{}{}
+	return 0, io.EOF
 }

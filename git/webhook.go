@@ -1,6 +1,7 @@
 package git
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 )
@@ -58,6 +60,69 @@ func Verify(p Provider, secret []byte, h http.Header, body []byte) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownProvider, p)
+}
+
+// signatureHeader is the header a provider signs the body in ("" for
+// GitLab, which sends its token instead).
+func signatureHeader(p Provider) string {
+	switch p {
+	case GitHub, Gitea:
+		return "X-Hub-Signature-256"
+	case Bitbucket:
+		return "X-Hub-Signature"
+	case Generic:
+		return "X-Plumb-Signature-256"
+	}
+	return ""
+}
+
+// precheck refuses, before any body is read, a request that cannot verify:
+// no secret, GitLab's token wrong, a signature header missing or not of the
+// form "sha256=<64 hex digits>".
+func precheck(p Provider, secret []byte, h http.Header) error {
+	if len(secret) == 0 {
+		return fmt.Errorf("%w: no webhook secret configured", ErrBadSignature)
+	}
+	if p == GitLab {
+		return Verify(p, secret, h, nil)
+	}
+	_, err := parseSignature(h.Get(signatureHeader(p)))
+	return err
+}
+
+// readSigned reads body whole and its HMAC-SHA256 under secret in one pass.
+func readSigned(body io.Reader, secret []byte) ([]byte, []byte, error) {
+	mac := hmac.New(sha256.New, secret)
+	var buf bytes.Buffer
+	if _, err := io.Copy(io.MultiWriter(&buf, mac), body); err != nil {
+		return nil, nil, err
+	}
+	return buf.Bytes(), mac.Sum(nil), nil
+}
+
+// verifySum checks the signature header against sum, the body's HMAC
+// (GitLab's token was checked by precheck).
+func verifySum(p Provider, secret []byte, h http.Header, sum []byte) error {
+	if p == GitLab {
+		return Verify(p, secret, h, nil)
+	}
+	got, err := parseSignature(h.Get(signatureHeader(p)))
+	if err != nil || !hmac.Equal(got, sum) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+func parseSignature(header string) ([]byte, error) {
+	sig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return nil, ErrBadSignature
+	}
+	got, err := hex.DecodeString(sig)
+	if err != nil || len(got) != sha256.Size {
+		return nil, ErrBadSignature
+	}
+	return got, nil
 }
 
 func verifyHMAC(secret []byte, header string, body []byte) error {

@@ -217,6 +217,9 @@ func (srv *server) routes(reg *prometheus.Registry, secret []byte, maxBody int64
 	return mux
 }
 
+// minWebhookSecret is the shortest webhook secret plumb serve accepts.
+const minWebhookSecret = 16
+
 // webhookSecret reads the secret from file, else the environment. A
 // trailing newline (as `echo` writes) is not part of it.
 func webhookSecret(file string) ([]byte, error) {
@@ -233,6 +236,13 @@ func webhookSecret(file string) ([]byte, error) {
 	raw = strings.TrimRight(raw, "\r\n")
 	if raw == "" {
 		return nil, nil
+	}
+	// A short or blank secret is guessed or forged: refused, not weakly used.
+	if strings.TrimSpace(raw) == "" {
+		return nil, fmt.Errorf("the webhook secret is only whitespace")
+	}
+	if len(raw) < minWebhookSecret {
+		return nil, fmt.Errorf("the webhook secret is %d bytes; at least %d are needed (openssl rand -hex 32 makes one)", len(raw), minWebhookSecret)
 	}
 	return []byte(raw), nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	gosync "sync"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -22,6 +23,9 @@ var ErrTooLarge = errors.New("repository content over the size cap")
 // Local is a repository already on disk (a CI checkout, a developer's clone).
 type Local struct {
 	repo *gogit.Repository
+	// measured holds the commits whose trees passed checkTree.
+	mu       gosync.Mutex
+	measured map[string]bool
 }
 
 // OpenLocal opens the repository at dir (a work tree or a bare repository)
@@ -61,7 +65,25 @@ func (l *Local) tree(commit string) (*object.Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", commit, err)
 	}
-	return c.Tree()
+	t, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	done := l.measured[commit]
+	l.mu.Unlock()
+	if !done {
+		if err := l.checkTree(commit, t); err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		if l.measured == nil {
+			l.measured = map[string]bool{}
+		}
+		l.measured[commit] = true
+		l.mu.Unlock()
+	}
+	return t, nil
 }
 
 // ChangedFiles lists the paths (old and new names) that differ between two

@@ -30,6 +30,9 @@ var ErrLimit = errors.New("render limit exceeded")
 type checkoutFS struct {
 	root   *os.Root
 	abs    string // absolute, cleaned path of the root on disk
+	// gitDir is the root's .git directory when it has one (a CLI render
+	// of a work tree; the controller's exports have none).
+	gitDir string
 	limits Limits
 	read   atomic.Int64
 }
@@ -44,7 +47,27 @@ func openCheckout(dir string, limits Limits) (*checkoutFS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open checkout: %w", err)
 	}
-	return &checkoutFS{root: r, abs: abs, limits: limits}, nil
+	c := &checkoutFS{root: r, abs: abs, limits: limits}
+	if st, err := os.Lstat(filepath.Join(abs, ".git")); err == nil && st.IsDir() {
+		c.gitDir = filepath.Join(abs, ".git")
+	}
+	return c, nil
+}
+
+// intoGit says whether rel is, or resolves into, a .git directory: a
+// repository's configuration holds credentials (a CI token), and no render
+// reads it, however a symlink points there.
+func (c *checkoutFS) intoGit(rel string) bool {
+	for _, part := range strings.Split(rel, "/") {
+		if part == ".git" {
+			return true
+		}
+	}
+	if c.gitDir == "" {
+		return false
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(c.abs, filepath.FromSlash(rel)))
+	return err == nil && (real == c.gitDir || strings.HasPrefix(real, c.gitDir+string(filepath.Separator)))
 }
 
 // isYAMLName says a file is YAML by its name: every file Kustomize, Helm
@@ -105,6 +128,9 @@ func (c *checkoutFS) readFile(p string) ([]byte, error) {
 	rel, err := c.rel(p)
 	if err != nil {
 		return nil, err
+	}
+	if c.intoGit(rel) {
+		return nil, fmt.Errorf("%s: refused: it is, or leads into, a .git directory (which holds credentials)", rel)
 	}
 	// Non-blocking, so that a FIFO or device opens at once and is refused
 	// below instead of waiting for a writer that never comes.
@@ -240,6 +266,9 @@ func (k *kustomizeFS) Open(p string) (filesys.File, error) {
 	c, rel, err := k.resolve(p)
 	if err != nil {
 		return nil, err
+	}
+	if c.intoGit(rel) {
+		return nil, fmt.Errorf("%s: refused: it is, or leads into, a .git directory (which holds credentials)", rel)
 	}
 	f, err := c.root.Open(rel)
 	if err != nil {

@@ -43,18 +43,9 @@ func Inputs(src Source, opts Options) ([]string, error) {
 		}
 	}
 	// Renders read through in-repository symlinks, so their targets are
-	// inputs too (targets that leave the repository fail the render).
-	dirs := make([]string, 0, len(set))
-	for p := range set {
-		if p == "" || strings.HasSuffix(p, "/") {
-			dirs = append(dirs, p)
-		}
-	}
-	for _, d := range dirs {
-		for _, t := range symlinkTargets(cfs, strings.TrimSuffix(d, "/")) {
-			set[t] = true
-		}
-	}
+	// inputs too, every hop of a chain and what the symlinked directories
+	// hold (targets that leave the repository fail the render).
+	followSymlinks(cfs, set)
 	out := make([]string, 0, len(set))
 	for p := range set {
 		out = append(out, p)
@@ -117,29 +108,73 @@ func resolveDir(cfs *checkoutFS, dir string) (string, error) {
 	return out, nil
 }
 
-// symlinkTargets returns the in-repository targets of the symlinks under
-// dir ("" for the root), directories with a trailing "/".
-func symlinkTargets(cfs *checkoutFS, dir string) []string {
-	if dir == "" {
-		dir = "."
+// followSymlinks adds to set what the symlinks under its directories
+// lead to: each hop of a chain (a symlink to a symlink), the final target,
+// and, for a target that is a directory, its own symlinks in turn. A
+// symlinked directory in set (a Kustomize base) counts as its target too.
+func followSymlinks(cfs *checkoutFS, set map[string]bool) {
+	var dirs []string
+	for p := range set {
+		if p == "" || strings.HasSuffix(p, "/") {
+			dirs = append(dirs, p)
+		}
 	}
+	walked := map[string]bool{}
+	for len(dirs) > 0 {
+		d := strings.TrimSuffix(dirs[len(dirs)-1], "/")
+		dirs = dirs[:len(dirs)-1]
+		if d == "" {
+			d = "."
+		}
+		if real, err := resolveDir(cfs, d); err == nil && real != d {
+			set[asDir(real)] = true
+			d = real
+		}
+		if walked[d] {
+			continue
+		}
+		walked[d] = true
+		for _, t := range symlinkChains(cfs, d) {
+			set[t] = true
+			if strings.HasSuffix(t, "/") && !walked[strings.TrimSuffix(t, "/")] {
+				dirs = append(dirs, t)
+			}
+		}
+	}
+}
+
+// symlinkChains returns, for each symlink under dir, every in-repository
+// path its chain passes through, directories with a trailing "/".
+func symlinkChains(cfs *checkoutFS, dir string) []string {
 	var out []string
 	_ = fs.WalkDir(cfs.root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.Type()&fs.ModeSymlink == 0 {
 			return nil
 		}
-		target, err := cfs.root.Readlink(p)
-		if err != nil || path.IsAbs(target) {
-			return nil
+		cur := p
+		for hops := 0; hops <= 40; hops++ {
+			target, err := cfs.root.Readlink(cur)
+			if err != nil || path.IsAbs(target) {
+				return nil
+			}
+			t := path.Join(path.Dir(cur), target)
+			if t == ".." || strings.HasPrefix(t, "../") {
+				return nil
+			}
+			st, err := cfs.root.Lstat(t)
+			if err != nil {
+				return nil
+			}
+			if st.Mode()&fs.ModeSymlink == 0 {
+				if st.IsDir() {
+					t = asDir(t)
+				}
+				out = append(out, t)
+				return nil
+			}
+			out = append(out, t) // a symlink on the way: retargeting it changes the render
+			cur = t
 		}
-		t := path.Join(path.Dir(p), target)
-		if t == ".." || strings.HasPrefix(t, "../") {
-			return nil
-		}
-		if st, err := cfs.stat(t); err == nil && st.IsDir() {
-			t = asDir(t)
-		}
-		out = append(out, t)
 		return nil
 	})
 	return out

@@ -272,6 +272,15 @@ func TestInputs(t *testing.T) {
 		"shared/real.yaml":                configMap("b"),
 		"envs/v2/cm.yaml":                 configMap("c"),
 		"apps/prod":                       "symlink:../envs/v2",
+		"twohops/a.yaml":                  "symlink:../hop/one.yaml",
+		"hop/one.yaml":                    "symlink:../final/cm.yaml",
+		"final/cm.yaml":                   configMap("d"),
+		"linked/kustomization.yaml":       "resources: [../bases/web]\n",
+		"bases/web":                       "symlink:../real-base",
+		"real-base/kustomization.yaml":    "resources: [cm.yaml, deep]\n",
+		"real-base/cm.yaml":               configMap("e"),
+		"real-base/deep":                  "symlink:../deeper",
+		"deeper/cm.yaml":                  configMap("f"),
 	})
 	tests := []struct {
 		name string
@@ -283,6 +292,8 @@ func TestInputs(t *testing.T) {
 		{"helm value files", "chart", Options{Helm: HelmOptions{ValueFiles: []string{"/shared/values-prod.yaml", "values.yaml"}}}, []string{"chart/", "chart/values.yaml", "shared/values-prod.yaml"}},
 		{"symlink targets", "plain", Options{}, []string{"plain/", "shared/real.yaml"}},
 		{"symlinked app directory", "apps/prod", Options{}, []string{"apps/prod/", "envs/v2/"}},
+		{"a file two symlink hops away", "twohops", Options{}, []string{"final/cm.yaml", "hop/one.yaml", "twohops/"}},
+		{"a symlinked Kustomize base, and a symlink inside it", "linked", Options{}, []string{"bases/web/", "bases/web/deep/", "deeper/", "linked/", "real-base/"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,6 +103,15 @@ func TestBadInputNothingPruned(t *testing.T) {
 			want:  []string{"dup.yaml:7: duplicate key \"k\""},
 		},
 		{
+			name: "symlink to .git/config in a configMapGenerator",
+			files: map[string]string{
+				".git/config":        "[http]\n\textraheader = AUTHORIZATION: basic Q0ktVE9LRU4tcGxhbnRlZA==\n",
+				"kustomization.yaml": "configMapGenerator:\n- name: cfg\n  files: [settings.ini]\n",
+			},
+			links: map[string]string{"settings.ini": ".git/config"},
+			want:  []string{"settings.ini: refused: it is, or leads into, a .git directory"},
+		},
+		{
 			name:  "symlink to a FIFO",
 			files: map[string]string{"cm.yaml": configMap("other", "")},
 			links: map[string]string{"fifo.yaml": "pipe"},

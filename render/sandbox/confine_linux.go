@@ -2,8 +2,11 @@ package sandbox
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
+	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,10 +52,40 @@ func confine(root string, lim Limits, fsToo bool) (notes []string, err error) {
 	case abi < 4:
 		notes = append(notes, fmt.Sprintf("render sandbox: Landlock ABI %d cannot restrict TCP (4 can)", abi))
 	}
-	if err := landlock.V7.BestEffort().Restrict(landlock.RODirs(root)); err != nil {
+	rules, err := readRules(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := landlock.V7.BestEffort().Restrict(rules...); err != nil {
 		return nil, fmt.Errorf("landlock: %w", err)
 	}
 	return notes, nil
+}
+
+// readRules grant reading root, except a .git directory in it (a CLI
+// render of a work tree): the root's own listing, then each entry but
+// .git. A symlink entry gets no rule of its own: what it points to inside
+// root is readable through that entry's rule, .git is not.
+func readRules(root string) ([]landlock.Rule, error) {
+	if _, err := os.Lstat(filepath.Join(root, ".git")); err != nil {
+		return []landlock.Rule{landlock.RODirs(root)}, nil
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	rules := []landlock.Rule{landlock.PathAccess(llsys.AccessFSReadDir, root)}
+	for _, e := range ents {
+		p := filepath.Join(root, e.Name())
+		switch {
+		case e.Name() == ".git", e.Type()&os.ModeSymlink != 0:
+		case e.IsDir():
+			rules = append(rules, landlock.RODirs(p))
+		default:
+			rules = append(rules, landlock.ROFiles(p))
+		}
+	}
+	return rules, nil
 }
 
 // landlockABI is the kernel's Landlock ABI version, 0 without Landlock.

@@ -19,6 +19,7 @@ const probeEnv = "PLUMB_SANDBOX_PROBE"
 type probeReport struct {
 	ReadInside  bool     `json:"readInside"`
 	ReadOutside bool     `json:"readOutside"`
+	ReadGit     bool     `json:"readGit"`
 	Write       bool     `json:"write"`
 	Dial        bool     `json:"dial"`
 	Env         []string `json:"env"`
@@ -41,6 +42,8 @@ func probeMain() int {
 	r.ReadInside = err == nil
 	_, err = os.ReadFile(outside)
 	r.ReadOutside = err == nil
+	_, err = os.ReadFile(filepath.Join(root, "link-to-git-config")) // a symlink to .git/config
+	r.ReadGit = err == nil
 	r.Write = os.WriteFile(filepath.Join(root, "new.txt"), []byte("x"), 0o644) == nil
 	if c, err := net.Dial("tcp", addr); err == nil {
 		r.Dial = true
@@ -54,7 +57,10 @@ func probeMain() int {
 // writes nothing, reaches no address, and in its namespaces cannot even
 // see the network; its environment holds only what it is given.
 func TestConfinement(t *testing.T) {
-	root := writeFiles(t, map[string]string{"inside.txt": "ok"})
+	root := writeFiles(t, map[string]string{"inside.txt": "ok", ".git/config": "[http]\n\textraheader = AUTHORIZATION: basic dG9rZW4=\n"})
+	if err := os.Symlink(".git/config", filepath.Join(root, "link-to-git-config")); err != nil {
+		t.Fatal(err)
+	}
 	outside := filepath.Join(t.TempDir(), "secret.txt")
 	if err := os.WriteFile(outside, []byte("token"), 0o600); err != nil {
 		t.Fatal(err)

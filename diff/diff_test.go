@@ -213,6 +213,17 @@ func TestMaskPairOddSecrets(t *testing.T) {
 	if strings.Contains(m.Scrub("error near password=hunter2"), "hunter2") {
 		t.Error("the text of a non-map stringData was not learned")
 	}
+	// A change inside a malformed field shows as a change, by raw value.
+	before := obj(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: |\n  password=hunter3\n")
+	if d, l := m.MaskPair(desired, before); d.Object["stringData"] != maskChanged || l.Object["stringData"] != maskBefore {
+		t.Errorf("a changed non-map stringData masked as %v / %v, want changed / before", d.Object["stringData"], l.Object["stringData"])
+	}
+	if d, l := m.MaskPair(desired, desired); d.Object["stringData"] != maskUnchanged || l.Object["stringData"] != maskUnchanged {
+		t.Errorf("an unchanged non-map stringData masked as %v / %v", d.Object["stringData"], l.Object["stringData"])
+	}
+	if r := Objects([]*unstructured.Unstructured{desired}, []*unstructured.Unstructured{before}, Options{Masker: m}); r.Results[0].Action != Update {
+		t.Errorf("a change inside a malformed Secret is %s, want update", r.Results[0].Action)
+	}
 	l, o := m.MaskPair(live, other) // lists as values: compared, not a panic
 	if l.Object["data"].(map[string]any)["a"] != maskUnchanged || o.Object["data"].(map[string]any)["a"] != maskUnchanged {
 		t.Errorf("list values: %v / %v", l.Object["data"], o.Object["data"])

@@ -132,16 +132,10 @@ func (m *Masker) MaskPair(desired, live *unstructured.Unstructured) (*unstructur
 	}
 	for _, field := range []string{"data", "stringData"} {
 		// A field that is not a map (invalid, but a pull request can write
-		// it) cannot be compared key by key: hide it whole.
-		for _, u := range []*unstructured.Unstructured{desired, live} {
-			if u == nil {
-				continue
-			}
-			if v, ok := u.Object[field]; ok {
-				if _, isMap := v.(map[string]any); !isMap {
-					u.Object[field] = maskSecret
-				}
-			}
+		// it) cannot be compared key by key: it is hidden whole, compared
+		// by its raw value, so a change inside it still shows.
+		if maskWhole(desired, live, field) {
+			continue
 		}
 		var dm, lm map[string]any
 		if desired != nil {
@@ -174,6 +168,41 @@ func (m *Masker) MaskPair(desired, live *unstructured.Unstructured) (*unstructur
 		}
 	}
 	return desired, live
+}
+
+// maskWhole masks field whole when either side holds something other than
+// a map there, with placeholders that say whether the raw values differ.
+// It reports whether it did.
+func maskWhole(desired, live *unstructured.Unstructured, field string) bool {
+	get := func(u *unstructured.Unstructured) (v any, present, notMap bool) {
+		if u == nil {
+			return nil, false, false
+		}
+		v, present = u.Object[field]
+		_, isMap := v.(map[string]any)
+		return v, present, present && !isMap
+	}
+	dv, dIn, dOdd := get(desired)
+	lv, lIn, lOdd := get(live)
+	if !dOdd && !lOdd {
+		return false
+	}
+	d, l := maskChanged, maskBefore
+	switch {
+	case dIn && lIn && reflect.DeepEqual(dv, lv):
+		d, l = maskUnchanged, maskUnchanged
+	case !lIn:
+		d = maskSecret
+	case !dIn:
+		l = maskSecret
+	}
+	if dIn {
+		desired.Object[field] = d
+	}
+	if lIn {
+		live.Object[field] = l
+	}
+	return true
 }
 
 // redactEmbedded hides annotations whose value is a Secret manifest (the

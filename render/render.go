@@ -215,6 +215,14 @@ func Render(ctx context.Context, src Source, opts Options) (*Result, error) {
 // before Finish checks them: the part of Render that runs third-party code
 // on the repository's content, which a sandboxed worker runs apart.
 func Raw(ctx context.Context, src Source, opts Options) (*Result, error) {
+	res, err := raw(ctx, src, opts)
+	if err != nil {
+		return nil, scrubRenderError(src, opts, err)
+	}
+	return res, nil
+}
+
+func raw(ctx context.Context, src Source, opts Options) (*Result, error) {
 	opts.Limits = opts.Limits.WithDefaults()
 	cfs, dir, kind, err := openSource(src, opts)
 	if err != nil {

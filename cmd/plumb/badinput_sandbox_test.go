@@ -13,6 +13,7 @@ type badCase = struct {
 	fifo  string            // a named pipe to make
 	args  []string
 	want  []string
+	hide  []string // must appear in no output
 }
 
 // sandboxCases are the inputs that exhaust whatever renders them: memory

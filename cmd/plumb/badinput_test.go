@@ -30,6 +30,7 @@ func TestBadInputNothingPruned(t *testing.T) {
 		fifo  string            // a named pipe to make
 		args  []string
 		want  []string
+		hide  []string // must appear in no output
 	}{
 		{
 			name:  "malformed YAML",
@@ -112,6 +113,18 @@ func TestBadInputNothingPruned(t *testing.T) {
 			want:  []string{"settings.ini: refused: it is, or leads into, a .git directory"},
 		},
 		{
+			name:  "secretGenerator literal without =",
+			files: map[string]string{"kustomization.yaml": "secretGenerator:\n- name: db\n  literals: [\"pw:PLANTED-k7v-literal\"]\n"},
+			want:  []string{"invalid literal source ***"},
+			hide:  []string{"PLANTED-k7v-literal"},
+		},
+		{
+			name:  "malformed Secret",
+			files: map[string]string{"s.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  pw: PLANTED-m8w-value\n  other: [x\n"},
+			want:  []string{"s.yaml:", "invalid YAML"},
+			hide:  []string{"PLANTED-m8w-value"},
+		},
+		{
 			name:  "symlink to a FIFO",
 			files: map[string]string{"cm.yaml": configMap("other", "")},
 			links: map[string]string{"fifo.yaml": "pipe"},
@@ -153,6 +166,12 @@ func TestBadInputNothingPruned(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(errOut, w) {
 					t.Errorf("the error lacks %q:\n%s", w, errOut)
+				}
+			}
+			for _, h := range tt.hide {
+				if strings.Contains(out+errOut, h) {
+					rec.Leaks++
+					t.Errorf("the output shows %q:\n%s%s", h, out, errOut)
 				}
 			}
 			if strings.Contains(out, "pruned") && !strings.Contains(out, "0 pruned") {

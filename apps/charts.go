@@ -213,6 +213,12 @@ func (m chartMeta) file(name string) string {
 }
 
 func (m *chartMeta) parse(meta, lock []byte) error {
+	max := render.Limits{}.WithDefaults().MaxFileBytes
+	for name, data := range map[string][]byte{"Chart.yaml": meta, "Chart.lock": lock} {
+		if err := render.CheckExpansion(m.file(name), data, max); err != nil {
+			return err // a repository's chart, read before any worker runs
+		}
+	}
 	m.chart = &chart.Metadata{}
 	if err := yaml.Unmarshal(meta, m.chart); err != nil {
 		return fmt.Errorf("%s: %w", m.file("Chart.yaml"), err)

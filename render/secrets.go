@@ -3,11 +3,13 @@ package render
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/yaml"
@@ -28,10 +30,31 @@ func scrubRenderError(src Source, opts Options, err error) error {
 	for _, v := range values {
 		scrubbed = strings.ReplaceAll(scrubbed, v, "***")
 	}
+	scrubbed = shorten(scrubbed)
 	if scrubbed == msg {
 		return err
 	}
 	return &scrubbedError{msg: scrubbed, err: err}
+}
+
+// maxErrorLen bounds a render error: Helm nests a template's error in each
+// include that led to it, so a recursion reads as 80 KB of repetition.
+const maxErrorLen = 2000
+
+// shorten keeps the start and the end of a long message (where the
+// template that failed and the cause are), and says how much it cut.
+func shorten(s string) string {
+	if len(s) <= maxErrorLen {
+		return s
+	}
+	head, tail := s[:maxErrorLen/2], s[len(s)-maxErrorLen/2:]
+	for len(head) > 0 && !utf8.ValidString(head) {
+		head = head[:len(head)-1]
+	}
+	for len(tail) > 0 && !utf8.ValidString(tail) {
+		tail = tail[1:]
+	}
+	return fmt.Sprintf("%s … (%d bytes cut) … %s", head, len(s)-len(head)-len(tail), tail)
 }
 
 type scrubbedError struct {

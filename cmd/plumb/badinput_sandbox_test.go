@@ -69,6 +69,66 @@ func bareConfigMap(name string) string {
 	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n"
 }
 
+// manyDocs is a YAML stream of n ConfigMaps.
+func manyDocs(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString("---\n" + bareConfigMap("c"+strconv.Itoa(i)))
+	}
+	return b.String()
+}
+
+// variantCases are more of the same classes: aliases in every file a
+// parser reads, deep nesting, recursion, object counts, limits by flag.
+func variantCases(chart string) []badCase {
+	tmpl := func(body string) map[string]string {
+		return map[string]string{"Chart.yaml": chart, "templates/cm.yaml": body}
+	}
+	return []badCase{
+		{name: "Kustomize kustomization.yaml of nested aliases", files: map[string]string{
+			"kustomization.yaml": "resources: [r.yaml]\ncommonAnnotations:\n" + strings.TrimPrefix(aliasBomb(9), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n"),
+			"r.yaml":             configMap("a", ""),
+		}, want: []string{"kustomization.yaml: its YAML aliases expand it"}},
+		{name: "Kustomize patch file of nested aliases", files: map[string]string{
+			"kustomization.yaml": "resources: [r.yaml]\npatches:\n- path: p.yaml\n",
+			"r.yaml":             configMap("bomb", ""),
+			"p.yaml":             aliasBomb(9),
+		}, want: []string{"p.yaml: its YAML aliases expand it"}},
+		{name: "Helm value file (-f) of nested aliases", files: map[string]string{
+			"Chart.yaml": chart, "templates/cm.yaml": configMap("a", ""),
+			"bomb.yaml": strings.TrimPrefix(aliasBomb(9), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n"),
+		}, args: []string{"-f", "bomb.yaml"}, want: []string{"bomb.yaml: its YAML aliases expand it"}},
+		{name: "Helm Chart.yaml of nested aliases", files: map[string]string{
+			"Chart.yaml":        chart + strings.Replace(strings.TrimPrefix(aliasBomb(9), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n"), "  a0:", "annotations:\n  a0:", 1),
+			"templates/cm.yaml": configMap("a", ""),
+		}, want: []string{"Chart.yaml: its YAML aliases expand it"}},
+		{name: "YAML nested 100,000 levels deep", files: map[string]string{"deep.yaml": configMap("deep", "") + "  x: " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n"},
+			want: []string{"deep.yaml"}},
+		{name: "Helm define that includes itself", files: tmpl(`{{- define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}`),
+			want: []string{"rendering template has a nested reference name: loop", "bytes cut"}},
+		{name: "Helm values that tpl each other", files: map[string]string{
+			"Chart.yaml": chart, "values.yaml": "a: '{{ tpl .Values.b . }}'\nb: '{{ tpl .Values.a . }}'\n", "templates/cm.yaml": "{{ tpl .Values.a . }}",
+		}, want: []string{"render exceeded"}},
+		{name: "Helm output over the object limit", files: tmpl("{{ range until 20000 }}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c{{ . }}}\n{{ end }}"),
+			want: []string{"20000 objects is over the 10000-object limit"}},
+		{name: "Plain file of 20,000 documents", files: map[string]string{"many.yaml": manyDocs(20000)},
+			want: []string{"many.yaml: more than 10000 documents"}},
+		{name: "Kustomize bases that include each other", files: map[string]string{
+			"kustomization.yaml":   "resources: [a]\n",
+			"a/kustomization.yaml": "resources: [../b]\n",
+			"b/kustomization.yaml": "resources: [../a]\n",
+		}, want: []string{"cycle"}},
+		{name: "Helm until 100000000 under --render-memory 256Mi", files: tmpl("{{ until 100000000 | len }}"),
+			args: []string{"--render-memory", "256Mi"}, want: []string{"render exceeded 256 MiB of memory"}},
+		{name: "Helm defines 30 deep under --render-timeout 1s", files: tmpl(nestedDefines(30)),
+			args: []string{"--render-timeout", "1s"}, want: []string{"render exceeded its 1s time limit"}},
+		{name: "Kustomize generator output over --render-output", files: map[string]string{
+			"kustomization.yaml": "configMapGenerator:\n- name: big\n  files: [big.txt]\n",
+			"big.txt":            strings.Repeat("x", 2<<20),
+		}, args: []string{"--render-output", "1Mi"}, want: []string{"over the 1 MiB limit"}},
+	}
+}
+
 // aliasBomb is a ConfigMap of levels lists of ten aliases each to the one
 // before: about 1 KB that expands to 10^levels strings.
 func aliasBomb(levels int) string {

@@ -132,7 +132,7 @@ func TestBadInputNothingPruned(t *testing.T) {
 			want:  []string{"fifo.yaml", "not a regular file"},
 		},
 	}
-	tests = append(tests, sandboxCases(chart)...)
+	tests = append(append(tests, sandboxCases(chart)...), variantCases(chart)...)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &testreport.Entry{Kind: testreport.BadInput, Name: tt.name, OK: true}

@@ -9,6 +9,7 @@ trap 'rm -f "$raw"' EXIT
 
 go test -run '^$' -bench 'BenchmarkRender' -benchtime 3s -count 1 ./render | tee "$raw"
 go test -run '^$' -bench 'BenchmarkRateLibrary' -benchtime 5x -count 1 ./health/library | tee -a "$raw"
+go test -run '^$' -bench 'BenchmarkWorker' -benchtime 3s -count 1 ./render/sandbox | tee -a "$raw"
 
 # The cluster benchmarks: one-shot measurements (-benchtime 1x) against the
 # test control plane, for each size in PLUMB_BENCH_SIZES.
@@ -57,6 +58,18 @@ fmt_ms() { awk -v v="$1" 'BEGIN{printf "%.1f ms", v/1e6}'; }
   c=$(ns "BenchmarkRenderRemoteChart/cached"); d=$(ns "BenchmarkRenderRemoteChart/directory")
   req=$(awk '$1 ~ "^BenchmarkRenderRemoteChart/cached(-[0-9]+)?$" {for (i=1;i<=NF;i++) if ($i=="requests") {print $(i-1); exit}}' "$raw")
   echo "| kube-state-metrics | $(fmt_ms "$c") | $(fmt_ms "$d") | $(awk -v p="$c" -v r="$d" 'BEGIN{printf "%.2fx", p/r}') | ${req:-?} |"
+  echo
+  echo "## The render sandbox (\`BenchmarkWorker\`)"
+  echo
+  echo "The same inputs rendered in-process and through a render worker (bin/plumb, with a warm spare ready, as"
+  echo "plumb serve keeps one; the spare's start is off the clock). Goal: within 1.2x of in-process."
+  echo
+  echo "| input | in-process | worker | worker / in-process |"
+  echo "|---|---|---|---|"
+  for name in prometheus-operator-crds sock-shop kube-state-metrics; do
+    p=$(ns "BenchmarkWorker/$name/in-process"); w=$(ns "BenchmarkWorker/$name/worker")
+    echo "| $name | $(fmt_ms "$p") | $(fmt_ms "$w") | $(awk -v p="$w" -v r="$p" 'BEGIN{printf "%.2fx", p/r}') |"
+  done
   echo
   echo "## Health of custom resources (\`BenchmarkRateLibrary\`)"
   echo

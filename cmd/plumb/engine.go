@@ -153,7 +153,7 @@ func setup(ctx context.Context, g *globalFlags, f *appFlags, path string, allowE
 	if err != nil {
 		return nil, err
 	}
-	sb, err := f.render.sandbox.sandbox()
+	sb, err := f.render.sandbox.sandbox(0)
 	if err != nil {
 		return nil, err
 	}

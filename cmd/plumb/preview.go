@@ -85,10 +85,11 @@ func runPreview(ctx context.Context, s streams, g *globalFlags, f *previewFlags)
 	if opts.RepoURL == "" {
 		opts.RepoURL = repo.RemoteURL("origin")
 	}
-	sb, err := f.sandbox.sandbox()
+	sb, err := f.sandbox.sandbox(1) // a preview renders each affected App twice
 	if err != nil {
 		return err
 	}
+	defer sb.Close()
 	opts.Renderer = sb
 	opts.Charts = f.charts.charts(nil)
 	opts.ChartHosts = f.charts.hosts

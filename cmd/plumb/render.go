@@ -146,7 +146,7 @@ func runRender(ctx context.Context, s streams, g *globalFlags, f *renderCmdFlags
 	for _, r := range resolved {
 		fmt.Fprintf(s.errOut, "chart %s\n", r.Revision())
 	}
-	sb, err := f.render.sandbox.sandbox()
+	sb, err := f.render.sandbox.sandbox(0)
 	if err != nil {
 		return err
 	}

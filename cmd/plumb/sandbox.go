@@ -34,8 +34,9 @@ func (f *sandboxFlags) bindWorkers(fs *pflag.FlagSet) {
 	fs.IntVar(&f.workers, "render-workers", 2, "renders running at once, each in its own worker process")
 }
 
-// sandbox is the render sandbox the flags describe.
-func (f *sandboxFlags) sandbox() (*sandbox.Sandbox, error) {
+// sandbox is the render sandbox the flags describe, keeping spares
+// workers started and warm (for the commands that render many times).
+func (f *sandboxFlags) sandbox(spares int) (*sandbox.Sandbox, error) {
 	var lim sandbox.Limits
 	for _, q := range []struct {
 		flag, value string
@@ -51,5 +52,5 @@ func (f *sandboxFlags) sandbox() (*sandbox.Sandbox, error) {
 		return nil, fmt.Errorf("--render-cpu and --render-timeout must be positive")
 	}
 	lim.CPU, lim.Timeout = f.cpu, f.timeout
-	return sandbox.New(sandbox.Options{Limits: lim, Workers: f.workers})
+	return sandbox.New(sandbox.Options{Limits: lim, Workers: f.workers, Spares: spares})
 }

@@ -131,6 +131,8 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 		return err
 	}
 	opts.Metrics, opts.Log = metrics, log
+	opts.Sandbox.Prestart() // a warm worker waits for the first render
+	defer opts.Sandbox.Close()
 	if f.config == "" {
 		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 		defer broadcaster.Shutdown()
@@ -203,7 +205,7 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 	if err != nil {
 		return controller.Options{}, nil, nil, err
 	}
-	sb, err := f.sandbox.sandbox()
+	sb, err := f.sandbox.sandbox(1)
 	if err != nil {
 		return controller.Options{}, nil, nil, err
 	}

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	gosync "sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -153,16 +156,48 @@ func newResponse(res *render.Result, err error) (*response, error) {
 	return resp, nil
 }
 
+// encodeObjects encodes each object on its own, on every core: a big
+// chart's objects are most of a worker's answer.
 func encodeObjects(objs []render.Object) ([]object, error) {
 	out := make([]object, len(objs))
-	for i, o := range objs {
-		raw, err := json.Marshal(o.Object.Object)
+	err := parallel(len(objs), func(i int) error {
+		raw, err := json.Marshal(objs[i].Object.Object)
 		if err != nil {
-			return nil, fmt.Errorf("%s: encode: %w", o.Origin, err)
+			return fmt.Errorf("%s: encode: %w", objs[i].Origin, err)
 		}
-		out[i] = object{Object: raw, Origin: o.Origin}
+		out[i] = object{Object: raw, Origin: objs[i].Origin}
+		return nil
+	})
+	return out, err
+}
+
+// parallel runs fn for 0..n-1 on GOMAXPROCS goroutines and returns the
+// first error.
+func parallel(n int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return out, nil
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg gosync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := fn(i); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // result decodes a response: the worker's result, or its error with the
@@ -191,14 +226,18 @@ func decodeObjects(objs []object) ([]render.Object, error) {
 		return nil, nil
 	}
 	out := make([]render.Object, len(objs))
-	for i, o := range objs {
+	err := parallel(len(objs), func(i int) error {
 		u := &unstructured.Unstructured{}
-		if err := utiljson.Unmarshal(o.Object, &u.Object); err != nil {
-			return nil, fmt.Errorf("%s: render worker: decode: %w", o.Origin, err)
+		if err := utiljson.Unmarshal(objs[i].Object, &u.Object); err != nil {
+			return fmt.Errorf("%s: render worker: decode: %w", objs[i].Origin, err)
 		}
-		out[i] = render.Object{Object: u, Origin: o.Origin}
-	}
-	return out, nil
+		if u.Object == nil {
+			return fmt.Errorf("%s: render worker: an object that is null", objs[i].Origin)
+		}
+		out[i] = render.Object{Object: u, Origin: objs[i].Origin}
+		return nil
+	})
+	return out, err
 }
 
 // workerError is a worker's error message wrapping one of render's

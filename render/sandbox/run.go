@@ -8,14 +8,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/plumbhq/plumb/render"
 )
 
-// run starts a worker for req and reads its response within the limits: the
+// run hands req to a worker and reads its response within the limits: the
 // time limit, the output cap, and the worker's own limits, whose breach is
 // named from how the worker ended.
 func (s *Sandbox) run(ctx context.Context, req *request, timeout time.Duration) (*response, error) {
@@ -23,33 +23,41 @@ func (s *Sandbox) run(ctx context.Context, req *request, timeout time.Duration) 
 	if err != nil {
 		return nil, fmt.Errorf("render worker: encode request: %w", err)
 	}
-	// A worker started with Pdeathsig dies with the thread that started it;
-	// holding the thread until the worker is reaped makes that this call.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	// The worker stops its render at timeout; a render that does not stop
-	// (Kustomize takes no context) is killed a moment later.
-	wctx, cancel := context.WithTimeout(ctx, timeout+time.Second)
-	defer cancel()
-	cmd, err := s.start(wctx, req, body)
+	w, err := s.worker(confineFS(req.options()))
 	if err != nil {
 		return nil, err
 	}
-	out, readErr := io.ReadAll(io.LimitReader(cmd.stdout, req.Worker.Output+1))
+	if s.spares != nil {
+		// The next spare starts once this render is done, not beside it.
+		defer func() { go s.refill() }()
+	}
+	// The worker stops its render at timeout; a render that does not stop
+	// (Kustomize takes no context) is killed a moment later, as is one whose
+	// caller gave up.
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout+time.Second, func() { timedOut.Store(true); _ = killGroup(w.Cmd) })
+	defer timer.Stop()
+	stop := context.AfterFunc(ctx, func() { _ = killGroup(w.Cmd) })
+	defer stop()
+	go func() { // a worker that does not read its request is killed by the timer
+		_, _ = w.stdin.Write(body)
+		_ = w.stdin.Close()
+	}()
+	out, readErr := io.ReadAll(io.LimitReader(w.stdout, req.Worker.Output+1))
 	over := int64(len(out)) > req.Worker.Output
 	if over {
-		_ = cmd.Cancel()
+		_ = killGroup(w.Cmd)
 	}
-	waitErr := cmd.Wait()
+	waitErr := w.Wait()
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
-	case wctx.Err() != nil:
+	case timedOut.Load():
 		return nil, limitErr("render exceeded its %s time limit: the worker was stopped", timeout)
 	case over:
 		return nil, limitErr("render output exceeded %s", mib(req.Worker.Output))
 	case waitErr != nil:
-		return nil, s.failure(cmd, req.Worker, waitErr)
+		return nil, s.failure(w, req.Worker, waitErr)
 	case readErr != nil:
 		return nil, fmt.Errorf("render worker: read response: %w", readErr)
 	}
@@ -60,35 +68,92 @@ func (s *Sandbox) run(ctx context.Context, req *request, timeout time.Duration) 
 	return &resp, nil
 }
 
-// worker is a started worker process.
+// worker is a started worker process, waiting for its request.
 type worker struct {
 	*exec.Cmd
+	stdin  io.WriteCloser
 	stdout io.Reader
 	stderr *tail
 }
 
-// start starts the worker: no environment but its marker, working
-// directory "/", its own process group (killed whole), new user and
-// network namespaces where the system allows them.
-func (s *Sandbox) start(ctx context.Context, req *request, body []byte) (*worker, error) {
+// worker returns a worker for one render: a spare started ahead, when the
+// render is confined (a spare has no PATH and its own network), else a new
+// one.
+func (s *Sandbox) worker(confined bool) (*worker, error) {
+	if s.spares != nil && confined {
+		select {
+		case w := <-s.spares:
+			return w, nil
+		default:
+		}
+	}
+	return s.start(confined, false)
+}
+
+// refill starts a spare worker, unless enough wait already.
+func (s *Sandbox) refill() {
+	w, err := s.start(true, true)
+	if err != nil {
+		return // the next render starts its own, and reports the error
+	}
+	select {
+	case s.spares <- w:
+	default:
+		_ = killGroup(w.Cmd)
+		_ = w.Wait()
+	}
+}
+
+// Prestart starts the spare workers now rather than at the first render.
+func (s *Sandbox) Prestart() {
+	for range cap(s.spares) {
+		go s.refill()
+	}
+}
+
+// Close stops the spare workers.
+func (s *Sandbox) Close() {
+	if s.spares == nil {
+		return
+	}
 	for {
-		cmd := exec.CommandContext(ctx, s.exe)
+		select {
+		case w := <-s.spares:
+			_ = killGroup(w.Cmd)
+			_ = w.Wait()
+		default:
+			return
+		}
+	}
+}
+
+// start starts a worker: no environment but its marker, working directory
+// "/", its own process group (killed whole), new user and network
+// namespaces where the system allows them. A spare (warm) first warms
+// its renderers. A worker waits for its request on stdin and exits when
+// stdin closes unread (its parent died).
+func (s *Sandbox) start(confined, warm bool) (*worker, error) {
+	for {
+		cmd := exec.Command(s.exe)
 		cmd.Env = []string{workerEnv + "=" + fmt.Sprint(protocolVersion)}
-		if !confineFS(req.options()) {
+		if warm {
+			cmd.Env = append(cmd.Env, warmEnv+"=1")
+		}
+		if !confined {
 			cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH")) // Kustomize runs helm
 		}
 		cmd.Dir = "/"
-		cmd.Stdin = bytes.NewReader(body)
 		w := &worker{Cmd: cmd, stderr: &tail{}}
 		cmd.Stderr = w.stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
+		var err error
+		if w.stdin, err = cmd.StdinPipe(); err != nil {
 			return nil, err
 		}
-		w.stdout = stdout
-		netns := !s.noNetNS.Load() && confineFS(req.options())
+		if w.stdout, err = cmd.StdoutPipe(); err != nil {
+			return nil, err
+		}
+		netns := !s.noNetNS.Load() && confined
 		cmd.SysProcAttr = sysProcAttr(netns)
-		cmd.Cancel = func() error { return killGroup(cmd) }
 		cmd.WaitDelay = time.Second
 		err = cmd.Start()
 		if err != nil && netns && namespacesRefused(err) {

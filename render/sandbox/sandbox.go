@@ -74,6 +74,10 @@ type Options struct {
 	Limits     Limits
 	// Workers caps the workers running at once, default 2.
 	Workers int
+	// Spares is how many workers to keep started and warm, waiting for a
+	// render (0 for a command that renders once): a render then starts no
+	// process, and its renderers' first-use costs are paid ahead.
+	Spares int
 }
 
 // Sandbox renders in worker processes, a few at a time.
@@ -85,6 +89,7 @@ type Sandbox struct {
 	// namespaces failed (user namespaces are off): later workers start
 	// without, and their renders say so.
 	noNetNS *atomic.Bool
+	spares  chan *worker // nil without spares
 }
 
 // New returns a Sandbox.
@@ -99,7 +104,11 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
-	return &Sandbox{exe: exe, limits: opts.Limits.withDefaults(), slots: make(chan struct{}, opts.Workers), noNetNS: &atomic.Bool{}}, nil
+	s := &Sandbox{exe: exe, limits: opts.Limits.withDefaults(), slots: make(chan struct{}, opts.Workers), noNetNS: &atomic.Bool{}}
+	if opts.Spares > 0 {
+		s.spares = make(chan *worker, opts.Spares)
+	}
+	return s, nil
 }
 
 // Within is s with its limits lowered to tighter where tighter sets lower

@@ -7,13 +7,16 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts the worker in its own process group, kills it with its
-// parent, and with netns in new user and network namespaces: a network
+// sysProcAttr puts the worker in its own process group and, with netns, in
+// new user and network namespaces: a network
 // namespace has no interface but a loopback that is down, so nothing is
 // reachable, UDP and DNS included. The user namespace maps only plumb's
 // own user, so nothing gains a right.
 func sysProcAttr(netns bool) *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it fires when the thread that started the worker ends,
+	// which in Go is not the parent's death. A worker whose parent died
+	// reads EOF for its request, or fails writing its answer, and exits.
+	a := &syscall.SysProcAttr{Setpgid: true}
 	if netns {
 		uid, gid := os.Getuid(), os.Getgid()
 		a.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET

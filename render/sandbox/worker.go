@@ -27,6 +27,10 @@ func IsWorker() bool { return os.Getenv(workerEnv) == fmt.Sprint(protocolVersion
 // render error included.
 func WorkerMain() int {
 	os.Unsetenv(workerEnv)
+	if os.Getenv(warmEnv) != "" {
+		os.Unsetenv(warmEnv)
+		warm()
+	}
 	if err := serve(os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "plumb render worker: %v\n", err)
 		return 3

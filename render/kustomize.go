@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"regexp"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,7 +46,8 @@ func renderKustomize(cfs *checkoutFS, dir string, opts Options) (*Result, error)
 	defer kfs.close()
 	resMap, err := krusty.MakeKustomizer(kopts).Run(kfs, cfs.absPath(dir))
 	if err != nil {
-		return nil, fmt.Errorf("%s: kustomize: %s", dir, strings.ReplaceAll(err.Error(), cfs.abs+"/", ""))
+		msg := kustomizeMessage(strings.ReplaceAll(err.Error(), cfs.abs+"/", ""))
+		return nil, &wrapped{msg: fmt.Sprintf("%s: kustomize: %s", dir, msg), err: err}
 	}
 	res := &Result{}
 	for i, r := range resMap.Resources() {
@@ -192,3 +194,24 @@ func redactURL(s string) string {
 	}
 	return u.String()
 }
+
+// notADirectory is Kustomize's second try at a resource it could not read
+// as a file: as a directory. Its message wraps the first error in quotes
+// and ends in "file is not directory", which hides the cause.
+var notADirectory = regexp.MustCompile(`accumulation err='accumulating resources from '([^']+)': (.+)': must build at directory: '[^']*': file is not directory`)
+
+// kustomizeMessage is Kustomize's error message with the cause kept and
+// the retry as a directory left out.
+func kustomizeMessage(msg string) string {
+	return notADirectory.ReplaceAllString(msg, "accumulating resources from '$1': $2")
+}
+
+// wrapped is an error with its own message that still unwraps to its
+// cause (for errors.Is on render's sentinels).
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }

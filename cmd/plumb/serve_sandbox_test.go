@@ -34,7 +34,7 @@ func TestServeHostileApps(t *testing.T) {
 		want   string
 		limits *v1alpha1.RenderLimits
 	}{
-		"aliases": {want: "render exceeded 512 MiB of memory"},
+		"aliases": {want: "r.yaml: its YAML aliases expand it to more than 16777216 bytes"},
 		"until":   {want: "render exceeded 512 MiB of memory"},
 		"tpl":     {want: "render exceeded"},
 		"defines": {want: "render exceeded its 3s time limit", limits: &v1alpha1.RenderLimits{Timeout: &metav1.Duration{Duration: 3 * time.Second}}},

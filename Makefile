@@ -156,7 +156,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s); findings land in testd
 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1; rc=$$?; \
 	  grep -v '^fuzz: elapsed' $$log || true; \
 	  [ $$rc -eq 0 ] || { echo "fuzz $$fn: exit $$rc; the log's end:"; tail -n 40 $$log; }; \
-	  execs=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2); \
+	  execs=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2 || true); \
 	  ok=true; [ $$rc -eq 0 ] || ok=false; \
 	  echo "{\"kind\":\"fuzz\",\"name\":\"$$fn\",\"ok\":$$ok,\"objectsLost\":0,\"leaks\":0,\"execs\":$${execs:-0}}" >> $(REPORT); \
 	  [ $$rc -eq 0 ] || exit 1; \

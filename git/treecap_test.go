@@ -19,7 +19,9 @@ import (
 // from levels+2 objects. It returns the commit.
 func treeBomb(t *testing.T, r *gogit.Repository, levels int) string {
 	t.Helper()
-	put := func(o interface{ Encode(plumbing.EncodedObject) error }, s storage.Storer) plumbing.Hash {
+	put := func(o interface {
+		Encode(plumbing.EncodedObject) error
+	}, s storage.Storer) plumbing.Hash {
 		obj := s.NewEncodedObject()
 		if err := o.Encode(obj); err != nil {
 			t.Fatal(err)

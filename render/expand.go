@@ -43,9 +43,9 @@ func CheckExpansion(name string, data []byte, max int64) error {
 }
 
 type sizer struct {
-	memo map[*yaml.Node]int64
-	open map[*yaml.Node]bool // being sized: an alias back to one is a cycle
-	max   int64 // what is left of the limit
+	memo  map[*yaml.Node]int64
+	open  map[*yaml.Node]bool // being sized: an alias back to one is a cycle
+	max   int64               // what is left of the limit
 	limit int64
 }
 

@@ -28,8 +28,8 @@ var ErrLimit = errors.New("render limit exceeded")
 // that resolve outside the root at the system-call level (no check-then-use
 // race), and it counts bytes against the per-file and per-render caps.
 type checkoutFS struct {
-	root   *os.Root
-	abs    string // absolute, cleaned path of the root on disk
+	root *os.Root
+	abs  string // absolute, cleaned path of the root on disk
 	// gitDir is the root's .git directory when it has one (a CLI render
 	// of a work tree; the controller's exports have none).
 	gitDir string

@@ -109,8 +109,8 @@ type Limits struct {
 
 // DefaultLimits are the caps used for zero Limits fields.
 var defaultLimits = Limits{
-	MaxFileBytes:  16 << 20,
-	MaxTotalBytes: 64 << 20,
+	MaxFileBytes:   16 << 20,
+	MaxTotalBytes:  64 << 20,
 	MaxObjects:     10000,
 	Timeout:        2 * time.Minute,
 	MaxOutputBytes: 128 << 20,

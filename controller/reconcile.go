@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
+	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/health"
 )
 
@@ -63,6 +64,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	w.app = *st.app.DeepCopy()
 	st.pollNow, st.liveChanged = false, false
 	c.mu.Unlock()
+	ctx = cluster.ForApp(ctx, key.String()) // its requests say which App they are for
 
 	pctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	tm := &phases{last: start}

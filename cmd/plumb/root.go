@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/plumbhq/plumb/escape"
@@ -83,6 +84,8 @@ type kubeFlags struct {
 	kubeconfig string
 	context    string
 	namespace  string
+	// command is the command running, for the User-Agent.
+	command string
 }
 
 func (k *kubeFlags) bind(fs *pflag.FlagSet) {
@@ -112,7 +115,18 @@ func (k *kubeFlags) restConfig() (*rest.Config, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("kubeconfig: namespace: %w", err)
 	}
+	cfg.UserAgent = userAgent(k.command)
 	return cfg, ns, nil
+}
+
+// userAgent says who is asking, so a cluster's audit log can tell plumb
+// from anything else: "plumb/v0.3.0 (linux/amd64) sync".
+func userAgent(command string) string {
+	ua := fmt.Sprintf("plumb/%s (%s/%s)", readVersionInfo().Version, runtime.GOOS, runtime.GOARCH)
+	if command != "" {
+		ua += " " + command
+	}
+	return ua
 }
 
 // logger returns a structured logger on the error stream whose level follows
@@ -132,6 +146,9 @@ func newRootCmd(s streams) *cobra.Command {
 			"holds and reports rollout health.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			g.kube.command = cmd.Name()
+		},
 	}
 	cmd.SetIn(s.in)
 	cmd.SetOut(s.out)

@@ -119,7 +119,7 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 	metrics := controller.NewMetrics(reg)
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(metrics.WrapTransport)
-	cfg.UserAgent = "plumb"
+	cfg.Wrap(cluster.WrapAppUserAgent) // "… serve app=<namespace>/<name>" for an App's requests
 	cfg.QPS, cfg.Burst = f.qps, f.burst
 
 	fileApps, err := loadApps(f.config, ns)

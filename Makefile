@@ -147,14 +147,22 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := ./git:FuzzNormalizeURL ./git:FuzzVerify ./git:FuzzParsePush ./render:FuzzDecodeStream ./diff:FuzzFitMarkdown ./escape:FuzzMarkdown ./render/sandbox:FuzzWorkerResponse ./render/sandbox:FuzzWorkerRequest
 
 .PHONY: fuzz
+# The shell runs with -e: a run's status is taken with "|| rc=$$?", or a
+# failure would end the loop before its log is printed. Go 1.26's fuzzing
+# coordinator can fail a run with a bare "context deadline exceeded" as
+# -fuzztime ends (golang/go#75804, fixed in Go 1.27): such a run, which
+# wrote no failing input, passes with a note; any failing input fails.
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s); findings land in testdata/fuzz as seeds
 	@mkdir -p $(CACHE)
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo ">> $$fn ($$pkg, $(FUZZTIME))"; \
 	  log=$(CACHE)/fuzz-$$fn.log; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1; rc=$$?; \
+	  rc=0; $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1 || rc=$$?; \
 	  grep -v '^fuzz: elapsed' $$log || true; \
+	  if [ $$rc -ne 0 ] && grep -q '^    context deadline exceeded$$' $$log && ! grep -q 'Failing input written' $$log; then \
+	    echo "fuzz $$fn: Go's end-of-fuzztime race (golang/go#75804), no failing input: passed"; rc=0; \
+	  fi; \
 	  [ $$rc -eq 0 ] || { echo "fuzz $$fn: exit $$rc; the log's end:"; tail -n 40 $$log; }; \
 	  execs=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2 || true); \
 	  ok=true; [ $$rc -eq 0 ] || ok=false; \

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/plumbhq/plumb/render"
@@ -177,6 +178,10 @@ func (s *Sandbox) failure(w *worker, lim Limits, err error) error {
 		return limitErr("render exceeded the %s stack limit (a template or value that includes itself without end?)", mib(min(lim.Memory/4, maxStack)))
 	case cpuTime(w.ProcessState) >= lim.CPU:
 		return limitErr("render exceeded %s of CPU time: the worker was stopped", lim.CPU)
+	case peakRSS(w.ProcessState) >= lim.Memory*8/10:
+		// Died at its memory limit in a way Go did not call out of memory
+		// (a thread or C allocation that failed, in a test binary with cgo).
+		return limitErr("render exceeded %s of memory: the worker was stopped", mib(lim.Memory))
 	case fatal != "":
 		return fmt.Errorf("render worker failed (%v): %s", err, fatal)
 	}
@@ -203,6 +208,17 @@ func outOfMemory(fatal string) bool {
 		}
 	}
 	return false
+}
+
+// peakRSS is the largest resident size a worker reached, in bytes.
+func peakRSS(ps *os.ProcessState) int64 {
+	if ps == nil {
+		return 0
+	}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return int64(ru.Maxrss) << 10 // kilobytes on Linux
+	}
+	return 0
 }
 
 func cpuTime(ps *os.ProcessState) time.Duration {

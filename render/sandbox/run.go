@@ -178,9 +178,11 @@ func (s *Sandbox) failure(w *worker, lim Limits, err error) error {
 		return limitErr("render exceeded the %s stack limit (a template or value that includes itself without end?)", mib(min(lim.Memory/4, maxStack)))
 	case cpuTime(w.ProcessState) >= lim.CPU:
 		return limitErr("render exceeded %s of CPU time: the worker was stopped", lim.CPU)
-	case peakRSS(w.ProcessState) >= lim.Memory*8/10:
-		// Died at its memory limit in a way Go did not call out of memory
-		// (a thread or C allocation that failed, in a test binary with cgo).
+	case peakRSS(w.ProcessState) >= lim.Memory*4/10:
+		// Died near its memory limit in a way Go did not call out of memory:
+		// a thread or C allocation that failed (in a test binary, which links
+		// cgo, a crash at an "unknown pc"). A heap grown past 40 % of the
+		// limit is a request for more than the rest.
 		return limitErr("render exceeded %s of memory: the worker was stopped", mib(lim.Memory))
 	case fatal != "":
 		return fmt.Errorf("render worker failed (%v): %s", err, fatal)

@@ -34,7 +34,7 @@ func scrubRenderError(src Source, opts Options, err error) error {
 	if scrubbed == msg {
 		return err
 	}
-	return &scrubbedError{msg: scrubbed, err: err}
+	return &wrapped{msg: scrubbed, err: err}
 }
 
 // maxErrorLen bounds a render error: Helm nests a template's error in each
@@ -56,14 +56,6 @@ func shorten(s string) string {
 	}
 	return fmt.Sprintf("%s … (%d bytes cut) … %s", head, len(s)-len(head)-len(tail), tail)
 }
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
 
 // sourceSecretValues are the Secret values of the YAML files under src's
 // directory (the first 10,000 files): Secret documents' data (and its

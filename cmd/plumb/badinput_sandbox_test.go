@@ -6,7 +6,7 @@ import (
 )
 
 // badCase is one entry of the bad input catalogue.
-type badCase = struct {
+type badCase struct {
 	name  string
 	files map[string]string
 	links map[string]string // name → symlink target

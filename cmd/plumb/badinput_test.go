@@ -23,15 +23,64 @@ func TestBadInputNothingPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	const chart = "apiVersion: v2\nname: web\nversion: 0.1.0\n"
-	tests := []struct {
-		name  string
-		files map[string]string
-		links map[string]string // name → symlink target
-		fifo  string            // a named pipe to make
-		args  []string
-		want  []string
-		hide  []string // must appear in no output
-	}{
+	tests := append(append(baseCases(outside, chart), sandboxCases(chart)...), variantCases(chart)...)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &testreport.Entry{Kind: testreport.BadInput, Name: tt.name, OK: true}
+			testreport.Record(t, rec)
+			dir := filepath.Join(e.dir, fmt.Sprintf("case%02d", i))
+			app := fmt.Sprintf("bad-%02d", i)
+			keep := fmt.Sprintf("keep-%02d", i)
+			writeTree(t, dir, map[string]string{"keep.yaml": configMap(keep, "")}, nil)
+			e.mustPlumb(exitOK, "sync", dir, "--app", app, "--prune")
+			if !e.configMapExists(keep) {
+				t.Fatalf("the good revision did not create %s", keep)
+			}
+
+			writeTree(t, dir, tt.files, tt.links)
+			if tt.fifo != "" {
+				if err := syscall.Mkfifo(filepath.Join(dir, tt.fifo), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			code, out, errOut := e.plumb(append([]string{"sync", dir, "--app", app, "--prune"}, tt.args...)...)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("the error took %s, over 10s", took.Round(time.Millisecond))
+			}
+			if self, workers := maxRSS(t); self > 1<<30 || workers > 1<<30 {
+				t.Errorf("peak RSS %d MiB (plumb), %d MiB (its render workers): over 1 GiB", self>>20, workers>>20)
+			}
+			if code != exitError {
+				t.Errorf("exit %d, want %d", code, exitError)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("the error lacks %q:\n%s", w, errOut)
+				}
+			}
+			for _, h := range tt.hide {
+				if strings.Contains(out+errOut, h) {
+					rec.Leaks++
+					t.Errorf("the output shows %q:\n%s%s", h, out, errOut)
+				}
+			}
+			if strings.Contains(out, "pruned") && !strings.Contains(out, "0 pruned") {
+				t.Errorf("something was pruned:\n%s", out)
+			}
+			if !e.configMapExists(keep) {
+				rec.Lost = 1
+				t.Errorf("%s was deleted after bad input", keep)
+			}
+			rec.Detail = firstLine(errOut)
+		})
+	}
+}
+
+// baseCases are the catalogue's first inputs: malformed and hostile files,
+// and one escape per way out of the checkout (outside holds a stolen file).
+func baseCases(outside, chart string) []badCase {
+	return []badCase{
 		{
 			name:  "malformed YAML",
 			files: map[string]string{"bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n   bad: [\n"},
@@ -131,58 +180,6 @@ func TestBadInputNothingPruned(t *testing.T) {
 			fifo:  "pipe",
 			want:  []string{"fifo.yaml", "not a regular file"},
 		},
-	}
-	tests = append(append(tests, sandboxCases(chart)...), variantCases(chart)...)
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rec := &testreport.Entry{Kind: testreport.BadInput, Name: tt.name, OK: true}
-			testreport.Record(t, rec)
-			dir := filepath.Join(e.dir, fmt.Sprintf("case%02d", i))
-			app := fmt.Sprintf("bad-%02d", i)
-			keep := fmt.Sprintf("keep-%02d", i)
-			writeTree(t, dir, map[string]string{"keep.yaml": configMap(keep, "")}, nil)
-			e.mustPlumb(exitOK, "sync", dir, "--app", app, "--prune")
-			if !e.configMapExists(keep) {
-				t.Fatalf("the good revision did not create %s", keep)
-			}
-
-			writeTree(t, dir, tt.files, tt.links)
-			if tt.fifo != "" {
-				if err := syscall.Mkfifo(filepath.Join(dir, tt.fifo), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			start := time.Now()
-			code, out, errOut := e.plumb(append([]string{"sync", dir, "--app", app, "--prune"}, tt.args...)...)
-			if took := time.Since(start); took > 10*time.Second {
-				t.Errorf("the error took %s, over 10s", took.Round(time.Millisecond))
-			}
-			if self, workers := maxRSS(t); self > 1<<30 || workers > 1<<30 {
-				t.Errorf("peak RSS %d MiB (plumb), %d MiB (its render workers): over 1 GiB", self>>20, workers>>20)
-			}
-			if code != exitError {
-				t.Errorf("exit %d, want %d", code, exitError)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(errOut, w) {
-					t.Errorf("the error lacks %q:\n%s", w, errOut)
-				}
-			}
-			for _, h := range tt.hide {
-				if strings.Contains(out+errOut, h) {
-					rec.Leaks++
-					t.Errorf("the output shows %q:\n%s%s", h, out, errOut)
-				}
-			}
-			if strings.Contains(out, "pruned") && !strings.Contains(out, "0 pruned") {
-				t.Errorf("something was pruned:\n%s", out)
-			}
-			if !e.configMapExists(keep) {
-				rec.Lost = 1
-				t.Errorf("%s was deleted after bad input", keep)
-			}
-			rec.Detail = firstLine(errOut)
-		})
 	}
 }
 

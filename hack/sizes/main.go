@@ -88,7 +88,10 @@ func tableLines(fset *token.FileSet, body *ast.BlockStmt) int {
 			return true
 		}
 		if arr, ok := lit.Type.(*ast.ArrayType); ok {
-			if _, ok := arr.Elt.(*ast.StructType); ok {
+			_, anonymous := arr.Elt.(*ast.StructType)
+			// A named element type is a table too when its rows are literals.
+			named := len(lit.Elts) > 0 && isLiteral(lit.Elts[0])
+			if anonymous || named {
 				n += fset.Position(lit.End()).Line - fset.Position(lit.Pos()).Line + 1
 				return false
 			}
@@ -96,6 +99,11 @@ func tableLines(fset *token.FileSet, body *ast.BlockStmt) int {
 		return true
 	})
 	return n
+}
+
+func isLiteral(e ast.Expr) bool {
+	_, ok := e.(*ast.CompositeLit)
+	return ok
 }
 
 func generated(src []byte) bool {

@@ -6,9 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	gosync "sync"
-	"sync/atomic"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
@@ -174,30 +173,12 @@ func encodeObjects(objs []render.Object) ([]object, error) {
 // parallel runs fn for 0..n-1 on GOMAXPROCS goroutines and returns the
 // first error.
 func parallel(n int, fn func(i int) error) error {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			if err := fn(i); err != nil {
-				return err
-			}
-		}
-		return nil
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range n {
+		g.Go(func() error { return fn(i) })
 	}
-	var next atomic.Int64
-	errs := make([]error, workers)
-	var wg gosync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				if err := fn(i); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return g.Wait()
 }
 
 // result decodes a response: the worker's result, or its error with the

@@ -190,15 +190,10 @@ func (s *Sandbox) failure(w *worker, lim Limits, err error) error {
 	return fmt.Errorf("render worker failed: %w", err)
 }
 
-// limitError is a limit a worker hit: its message, and render.ErrLimit to
+// limitErr is a limit a worker hit: its message, and render.ErrLimit to
 // errors.Is.
-type limitError struct{ msg string }
-
-func (e *limitError) Error() string { return e.msg }
-func (e *limitError) Unwrap() error { return render.ErrLimit }
-
 func limitErr(format string, args ...any) error {
-	return &limitError{msg: fmt.Sprintf(format, args...)}
+	return &workerError{msg: fmt.Sprintf(format, args...), sentinel: render.ErrLimit}
 }
 
 // outOfMemory says a Go fatal error is the memory limit: an allocation, or

@@ -25,6 +25,7 @@ import (
 type Applier struct {
 	c     *cluster.Client
 	opts  ApplierOptions
+	owner owner
 	inv   *Inventory // nil until read, and after a sync that failed
 	ready bool       // intents belong to the current render (Prepare)
 	// intents are the current render's intent hashes (nil when they depend
@@ -39,7 +40,8 @@ type Applier struct {
 type ApplierOptions struct {
 	// App names the App; it labels every object and keys the inventory.
 	App string
-	// InventoryNamespace holds the inventory ConfigMap (default "default").
+	// InventoryNamespace holds the inventory ConfigMap (default "default"):
+	// the App's namespace, which labels every object too.
 	InventoryNamespace string
 	// Live answers what the cluster holds without a GET per object (a
 	// watch cache). Nil: each Sync, Check and Diff lists what it needs
@@ -62,7 +64,7 @@ func NewApplier(c *cluster.Client, opts ApplierOptions) (*Applier, error) {
 	if opts.InventoryNamespace == "" {
 		opts.InventoryNamespace = "default"
 	}
-	return &Applier{c: c, opts: opts}, nil
+	return &Applier{c: c, opts: opts, owner: owner{name: opts.App, namespace: opts.InventoryNamespace}}, nil
 }
 
 // Client is the cluster the Applier talks to.
@@ -89,7 +91,7 @@ func (a *Applier) Inventory(ctx context.Context) (Inventory, error) {
 // encoded between calls.
 func (a *Applier) Prepare(desired []*unstructured.Unstructured, ignore []diff.IgnoreDifference) ([][]byte, error) {
 	for _, d := range desired {
-		SetLabel(d, a.opts.App)
+		a.owner.setLabels(d)
 	}
 	intents, encoded, err := intentsOf(desired, ignore, true)
 	if err != nil {
@@ -133,6 +135,31 @@ type DiffOptions struct {
 	// Hooks are the render's hooks, compared with the hooks as they last
 	// ran (recorded in the inventory): a new or changed hook is a change.
 	Hooks []*unstructured.Unstructured
+	// Adopt is Options.Adopt: whether objects no App manages may be taken.
+	Adopt bool
+}
+
+// conflicts turns the results of objects a sync would refuse (another
+// App's, or no App's without Adopt) into errors that say so. It looks only
+// at what the live state knows, at no cost: Sync checks every object.
+func (a *Applier) conflicts(rep *diff.Report, desired []*unstructured.Unstructured, live LiveState, recorded map[resource.Ref]bool, adopt bool) {
+	at := make(map[resource.Ref]int, len(rep.Results))
+	for i, r := range rep.Results {
+		at[r.Ref] = i
+	}
+	for _, d := range desired {
+		m, known := live.Lookup(d)
+		if !known || m == nil {
+			continue
+		}
+		ref := resource.RefOf(d)
+		if _, err := a.owner.claim(d, m, recorded[ref], adopt); err != nil {
+			if i, ok := at[ref]; ok {
+				rep.Results[i].Action, rep.Results[i].Diff = diff.Error, ""
+				rep.Results[i].Error = fmt.Sprintf("%s: %v", ref, err)
+			}
+		}
+	}
 }
 
 // Diff is the plan of a sync: every front end's one way from a render to
@@ -141,7 +168,7 @@ type DiffOptions struct {
 // the fingerprints vouch for what they can without a request and compares
 // the rest exactly (server-side dry-run as plumb).
 func (a *Applier) Diff(ctx context.Context, desired []*unstructured.Unstructured, opts DiffOptions) (diff.Report, error) {
-	desired = Label(desired, a.opts.App)
+	desired = a.owner.label(desired)
 	var prune []*unstructured.Unstructured
 	if opts.Prune {
 		var err error
@@ -149,19 +176,18 @@ func (a *Applier) Diff(ctx context.Context, desired []*unstructured.Unstructured
 			return diff.Report{}, err
 		}
 	}
-	dopts := opts.Diff
-	if !dopts.Normalize.CompareStatus { // fingerprints speak for plumb's fields, not for status
-		fresh, err := a.Check(ctx, desired, dopts.Ignore)
-		if err != nil {
-			return diff.Report{}, err
-		}
-		dopts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[resource.RefOf(d)] }
-	}
-	rep := diff.Compute(ctx, a.c, desired, prune, dopts)
 	inv, err := a.Inventory(ctx)
 	if err != nil {
 		return diff.Report{}, err
 	}
+	live := a.live(ctx, desired)
+	dopts := opts.Diff
+	if !dopts.Normalize.CompareStatus { // fingerprints speak for plumb's fields, not for status
+		fresh := fresh(desired, inv, live, dopts.Ignore, a.currentIntents(desired, dopts.Ignore))
+		dopts.Unchanged = func(d *unstructured.Unstructured) bool { return fresh[resource.RefOf(d)] }
+	}
+	rep := diff.Compute(ctx, a.c, desired, prune, dopts)
+	a.conflicts(&rep, desired, live, inv.refs(), opts.Adopt)
 	if len(opts.Hooks) > 0 || len(inv.RanHooks) > 0 {
 		hooks, err := hookDiff(inv.RanHooks, opts.Hooks, opts.Diff)
 		if err != nil {

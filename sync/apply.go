@@ -43,6 +43,11 @@ func (s *syncer) applyOne(ctx context.Context, o *unstructured.Unstructured) Cha
 	if err := s.lookup(ctx, x); err != nil {
 		return fail("get", err)
 	}
+	adopted, err := s.owner.claim(o, x.meta, s.recorded[x.ref], s.opts.Adopt)
+	if err != nil {
+		return fail("apply", err)
+	}
+	ch.Reason = adopted
 	if s.vouched(x) {
 		ch.Action, ch.Reason = Unchanged, "fingerprint matches"
 		return ch

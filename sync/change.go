@@ -22,6 +22,8 @@ const (
 	Failed     Action = "failed"
 	// Ran: a hook was created and completed.
 	Ran Action = "ran"
+	// Held: a prune waits for approval (the deletion budget).
+	Held Action = "held"
 )
 
 // Change is the outcome for one object. Texts are masked.
@@ -69,7 +71,21 @@ var (
 	// ErrHookFailed: a hook failed (or timed out); what follows its phase
 	// was skipped and SyncFail hooks ran.
 	ErrHookFailed = errors.New("hook failed")
+	// ErrOwnership: the object belongs to another App, or to no App, and
+	// the desired object does not ask to adopt it.
+	ErrOwnership = errors.New("ownership conflict")
 )
+
+// Held returns the prunes that wait for approval.
+func (cs ChangeSet) Held() ChangeSet {
+	var out ChangeSet
+	for _, ch := range cs {
+		if ch.Action == Held {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
 
 // failedList names the failures, the first few in full: an error (and the
 // App condition made of it) must stay readable when a whole stage failed.

@@ -178,7 +178,7 @@ func TestTakeOverFromClientSideApply(t *testing.T) {
 	if _, err := e.cs.CoreV1().ConfigMaps(e.ns).Create(e.ctx, cm, metav1.CreateOptions{FieldManager: "kubectl-client-side-apply"}); err != nil {
 		t.Fatal(err)
 	}
-	e.mustSync(e.objs(configMap("settings", map[string]string{"keep": "1"})), Options{}, map[string]Action{"ConfigMap/settings": Configured})
+	e.mustSync(e.objs(configMap("settings", map[string]string{"keep": "1"})), Options{Adopt: true}, map[string]Action{"ConfigMap/settings": Configured})
 	live, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(e.ctx, "settings", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -86,7 +86,7 @@ func TestIntentsAndJSON(t *testing.T) {
 		u.SetKind(kind)
 		u.SetNamespace("shop")
 		u.SetName(name)
-		SetLabel(u, "shop")
+		owner{name: "shop", namespace: "shop"}.setLabels(u)
 		return u
 	}
 	withRV := obj("v1", "ConfigMap", "copied-from-a-cluster", map[string]any{"data": map[string]any{"a": "1"}})

@@ -184,7 +184,7 @@ func (s *syncer) createHook(ctx context.Context, hr *hookRun, p Phase, h Hook) (
 		}
 	}
 	u := h.Object.DeepCopy()
-	SetLabel(u, s.app)
+	s.owner.setLabels(u)
 	obj, err := s.c.Create(ctx, u)
 	if err != nil {
 		if h.Object.GetName() != "" && !h.Policies[BeforeHookCreation] && apierrors.IsAlreadyExists(err) {

@@ -135,6 +135,15 @@ func (inv Inventory) Leftovers(desired []*unstructured.Unstructured) bool {
 	return len(notRendered(inv, desired)) > 0
 }
 
+// refs is the set of the inventory's objects.
+func (inv Inventory) refs() map[resource.Ref]bool {
+	out := make(map[resource.Ref]bool, len(inv.Objects))
+	for _, e := range inv.Objects {
+		out[e.ref()] = true
+	}
+	return out
+}
+
 // fingerprints maps each entry that has one to its fingerprint.
 func (inv Inventory) fingerprints() map[resource.Ref]fingerprint {
 	out := map[resource.Ref]fingerprint{}

@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
@@ -44,6 +45,17 @@ type Options struct {
 	// An error stops the sync as a failed stage does: nothing later is
 	// applied or pruned and the inventory is not written.
 	WaitWave func(ctx context.Context, objs []*unstructured.Unstructured) error
+	// Adopt takes over objects that exist without a plumb.dev/app label
+	// (created by hand or by another tool); without it they fail, unless
+	// the desired object is annotated plumb.dev/adopt: "true".
+	Adopt bool
+	// MaxPrune is the deletion budget: a sync that would prune more of
+	// the App's objects than this (a count, or a percentage of the
+	// previous inventory, rounded up) holds every prune, as Held changes,
+	// and applies the rest. Nil: no budget.
+	MaxPrune *intstr.IntOrString
+	// ApprovePrune lets the prunes past the budget go.
+	ApprovePrune bool
 	// Hooks are the render's hook objects (Helm's and Argo CD's). They run
 	// by phase when the render differs from the one whose hooks last ran,
 	// and are waited for through WaitWave, which they need.
@@ -71,7 +83,7 @@ func (a *Applier) Sync(ctx context.Context, desired []*unstructured.Unstructured
 	if len(desired) == 0 && !opts.AllowEmpty {
 		return nil, fmt.Errorf("%w: the render is empty; refusing to sync (and prune) app %s without allowEmpty", ErrPruneRefused, a.opts.App)
 	}
-	objs := Label(desired, a.opts.App)
+	objs := a.owner.label(desired)
 	for _, o := range objs {
 		opts.Masker.Learn(o)
 	}
@@ -84,9 +96,9 @@ func (a *Applier) Sync(ctx context.Context, desired []*unstructured.Unstructured
 		return nil, err
 	}
 	s := &syncer{
-		c: a.c, app: a.opts.App, opts: opts, prereq: diff.PrerequisitesOf(objs),
+		c: a.c, owner: a.owner, opts: opts, prereq: diff.PrerequisitesOf(objs),
 		live: a.live(ctx, objs), intents: a.currentIntents(objs, opts.Ignore),
-		prev: prev.fingerprints(), fps: map[resource.Ref]string{},
+		prev: prev.fingerprints(), fps: map[resource.Ref]string{}, recorded: prev.refs(),
 	}
 	if s.hooks, err = s.planHooks(opts.Hooks, objs, prev); err != nil {
 		return nil, err
@@ -206,12 +218,17 @@ func (s *syncer) skip(batches []batch, reason string) {
 // syncer is the state of one Sync.
 type syncer struct {
 	c       *cluster.Client
-	app     string
+	owner   owner
 	opts    Options
 	prereq  diff.Prerequisites
 	live    LiveState
 	intents map[resource.Ref]string
 	prev    map[resource.Ref]fingerprint // from the previous inventory
+	// recorded are the previous inventory's objects: the App's own even
+	// when someone removed their label.
+	recorded map[resource.Ref]bool
+	// held are the prunes the deletion budget holds for approval.
+	held    map[resource.Ref]bool
 	mu      gosync.Mutex
 	changes ChangeSet
 	fps     map[resource.Ref]string // for the new inventory

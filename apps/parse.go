@@ -10,6 +10,8 @@ import (
 	"path"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -92,6 +94,49 @@ func Validate(a *v1alpha1.App) error {
 	}
 	if _, err := helmValues(a); err != nil {
 		return err
+	}
+	return validateTenancy(a)
+}
+
+// validateTenancy checks the fields of identity, ownership and deletion.
+func validateTenancy(a *v1alpha1.App) error {
+	if sa := a.Spec.ServiceAccountName; sa != "" {
+		if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
+			return fmt.Errorf("spec.serviceAccountName %q: %s", sa, strings.Join(errs, "; "))
+		}
+	}
+	switch a.Spec.DeletionPolicy {
+	case "", DeletionOrphan, DeletionDelete:
+	default:
+		return fmt.Errorf("spec.deletionPolicy %q: must be orphan or delete", a.Spec.DeletionPolicy)
+	}
+	if m := a.Spec.SyncPolicy.MaxPrune; m != nil {
+		if v, err := intstr.GetScaledValueFromIntOrPercent(m, 100, true); err != nil || v < 0 {
+			return fmt.Errorf("spec.syncPolicy.maxPrune %q: must be a count or a percentage such as 25%%", m.String())
+		}
+	}
+	return nil
+}
+
+// Deletion policies (spec.deletionPolicy).
+const (
+	DeletionOrphan = "orphan"
+	DeletionDelete = "delete"
+)
+
+// defaultMaxPrune is the deletion budget of an App that syncs by itself
+// and names none.
+var defaultMaxPrune = intstr.FromString("25%")
+
+// MaxPrune is the App's deletion budget for syncs the controller starts:
+// spec.syncPolicy.maxPrune, else 25% when auto is on.
+func MaxPrune(a *v1alpha1.App) *intstr.IntOrString {
+	if m := a.Spec.SyncPolicy.MaxPrune; m != nil {
+		return m
+	}
+	if auto := a.Spec.SyncPolicy.Auto; auto == nil || *auto {
+		m := defaultMaxPrune
+		return &m
 	}
 	return nil
 }

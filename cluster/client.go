@@ -29,6 +29,8 @@ const FieldManager = "plumb"
 // REST mapper backed by cached discovery (reset after CRDs are created). It
 // provides what diff (Get, DryRunApply), sync and health (Get) consume.
 type Client struct {
+	cfg    *rest.Config
+	user   string // the user it impersonates ("" for none)
 	dyn    dynamic.Interface
 	meta   metadata.Interface
 	disc   discovery.CachedDiscoveryInterface
@@ -79,8 +81,34 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 		return nil, err
 	}
 	disc := memory.NewMemCacheClient(dc)
-	return &Client{dyn: dyn, meta: md, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc)}, nil
+	return &Client{cfg: cfg, dyn: dyn, meta: md, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc)}, nil
 }
+
+// Impersonate returns a client whose requests impersonate user (a service
+// account's "system:serviceaccount:<namespace>:<name>"): the API server
+// authorizes them as that user, and its audit log records both. Discovery
+// and the REST mapper stay shared with c, under c's identity: what the
+// cluster serves is the same for everyone.
+func (c *Client) Impersonate(user string) (*Client, error) {
+	cfg := rest.CopyConfig(c.cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	md, err := metadata.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, user: user, dyn: dyn, meta: md, disc: c.disc, mapper: c.mapper}, nil
+}
+
+// User is the user the client impersonates ("" when it acts as itself).
+func (c *Client) User() string { return c.user }
 
 // Mapper is the client's REST mapper (render uses it for namespace scope).
 func (c *Client) Mapper() meta.RESTMapper { return c.mapper }

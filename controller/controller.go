@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -108,6 +107,15 @@ type Options struct {
 	// Charts fetches charts from repositories (nil: Apps that name a chart,
 	// or a dependency they do not vendor, fail to render, saying so).
 	Charts *apps.Charts
+	// DefaultServiceAccount is the service account, in the App's
+	// namespace, that an App without spec.serviceAccountName acts as; with
+	// it set no App acts as plumb. Empty: such Apps act as plumb.
+	DefaultServiceAccount string
+	// NoCrossNamespace confines each App to its own namespace.
+	NoCrossNamespace bool
+	// Finalizers adds and removes the App finalizer of deletionPolicy
+	// delete (nil: Apps are never finalized, as in config-file mode).
+	Finalizers Finalizers
 }
 
 // Controller keeps many Apps in step with their repositories. Each App is a
@@ -134,6 +142,8 @@ type Controller struct {
 
 	mu   gosync.Mutex
 	apps map[types.NamespacedName]*appState
+	// clients impersonate the Apps' service accounts, one per account.
+	clients map[string]*cluster.Client
 }
 
 // appState is what the controller keeps per App. spec is replaced by
@@ -176,6 +186,9 @@ type appState struct {
 	// began (or the App is new), so an unchanged pass rates its health
 	// again; a pass over a Healthy App with no change reads nothing.
 	liveChanged bool
+	// held are the prunes the last sync held for approval; passes that
+	// only compare report them until a sync runs again.
+	held sync.ChangeSet
 	// health holds each object's last rating (healthOf).
 	health   map[resource.Ref]healthEntry
 	failures int
@@ -214,6 +227,7 @@ func New(opts Options) (*Controller, error) {
 		queue: workqueue.NewTypedDelayingQueueWithConfig(
 			workqueue.TypedDelayingQueueConfig[types.NamespacedName]{Name: "apps"}),
 		apps:    map[types.NamespacedName]*appState{},
+		clients: map[string]*cluster.Client{},
 		renders: render.NewCache(renderCacheBytes),
 	}, nil
 }
@@ -237,7 +251,7 @@ func (c *Controller) upsert(app v1alpha1.App, specErr error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st, ok := c.apps[key]
-	if ok && st.app.Generation == app.Generation && app.Generation != 0 {
+	if ok && st.app.Generation == app.Generation && app.Generation != 0 && sameMetadata(&st.app, &app) {
 		return // a status update or a resync: nothing to act on
 	}
 	if !ok {
@@ -253,6 +267,13 @@ func (c *Controller) upsert(app v1alpha1.App, specErr error) {
 	}
 	st.pollNow = true
 	c.queue.Add(key)
+}
+
+// sameMetadata reports whether the metadata a pass acts on is unchanged:
+// an approval, a deletion and the finalizers do not change the generation.
+func sameMetadata(a, b *v1alpha1.App) bool {
+	return a.Annotations[ApprovePruneAnnotation] == b.Annotations[ApprovePruneAnnotation] &&
+		(a.DeletionTimestamp == nil) == (b.DeletionTimestamp == nil) && slices.Equal(a.Finalizers, b.Finalizers)
 }
 
 // Remove forgets an App. Its objects stay in the cluster, as after
@@ -362,39 +383,4 @@ func (c *Controller) next(ctx context.Context) bool {
 		c.queue.AddAfter(key, after)
 	}
 	return true
-}
-
-// jitter spreads polls of many Apps over ±10% of the interval, so that
-// Apps created together do not poll their remotes together.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
-}
-
-// retryAfter is the backoff after n consecutive failures: the App's
-// retry.backoff (default 2s) doubling up to 5 minutes. With a retry limit,
-// an App that failed that often waits for its next poll instead.
-func retryAfter(app *v1alpha1.App, n int, nextPoll time.Time) time.Duration {
-	base := defaultRetryBackoff
-	limit := 0
-	if r := app.Spec.SyncPolicy.Retry; r != nil {
-		if r.Backoff != nil && r.Backoff.Duration > 0 {
-			base = r.Backoff.Duration
-		}
-		limit = r.Limit
-	}
-	if limit > 0 && n > limit {
-		return max(time.Until(nextPoll), 0)
-	}
-	d := base
-	for i := 1; i < n && d < maxRetryBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxRetryBackoff)
-}
-
-func interval(app *v1alpha1.App) time.Duration {
-	if i := app.Spec.SyncPolicy.Interval; i != nil && i.Duration > 0 {
-		return i.Duration
-	}
-	return DefaultInterval
 }

@@ -26,7 +26,7 @@ func (c *Controller) healthOf(ctx context.Context, w *appState, desired []*unstr
 				continue
 			}
 		}
-		live, err := c.opts.Client.Get(ctx, d)
+		live, err := w.applier.Client().Get(ctx, d) // as the App
 		r := w.rater.Of(live)
 		if err != nil {
 			r = health.Result{Status: health.Unknown, Reason: err.Error()}

@@ -20,26 +20,8 @@ import (
 // → fingerprint check → sync (when auto, and for drift only with selfHeal)
 // or diff → health.
 func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *phases) outcome {
-	if w.specErr != nil {
-		return c.fail(w, ReasonInvalidSpec, "invalid", w.specErr)
-	}
-	c.mu.Lock()
-	waiting, cycle := c.waitingFor(&w.app)
-	c.mu.Unlock()
-	if cycle != nil {
-		return c.fail(w, ReasonInvalidSpec, "invalid", cycle)
-	}
-	if waiting != "" { // not a failure: no backoff, woken when it is Ready
-		return outcome{result: "waiting", failure: ReasonDependencyNotReady, err: errors.New("waiting for " + waiting)}
-	}
-	if w.applier == nil {
-		a, err := sync.NewApplier(c.opts.Client, sync.ApplierOptions{
-			App: w.app.Name, InventoryNamespace: w.app.Namespace, Live: c.live, CheckpointDelay: checkpointDelay,
-		})
-		if err != nil {
-			return c.fail(w, ReasonInvalidSpec, "invalid", err)
-		}
-		w.applier = a
+	if out, stop := c.gate(ctx, w); stop {
+		return out
 	}
 	if out, failed := c.source(ctx, w, now, tm); failed {
 		return out
@@ -57,6 +39,9 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 	refs := whole // a pass that rendered has the objects themselves
 	if refs == nil {
 		refs = w.desired.refs()
+	}
+	if err := c.confine(&w.app, refs, w.hooks); err != nil { // before any request for them
+		return c.fail(w, ReasonNotPermitted, "invalid", err)
 	}
 	w.watched = c.live.watch(ctx, refs)
 	ignore := apps.IgnoreRules(&w.app)
@@ -93,10 +78,60 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 		}
 		tm.mark("decode")
 	}
-	if auto(&w.app) && (newContent || w.app.Spec.SyncPolicy.SelfHeal) {
+	// An approval of held prunes needs a sync too.
+	approved := len(w.held) > 0 && pruneApproved(&w.app, w.rev.Commit)
+	if auto(&w.app) && (newContent || w.app.Spec.SyncPolicy.SelfHeal || approved) {
 		return c.apply(ctx, w, whole, tm)
 	}
 	return c.compare(ctx, w, whole, tm)
+}
+
+// gate is what a pass checks before it reads the source: deletion, the
+// spec, confinement, the finalizer, dependencies and the App's identity.
+// stop says the pass ends with out.
+func (c *Controller) gate(ctx context.Context, w *appState) (out outcome, stop bool) {
+	if w.app.DeletionTimestamp != nil {
+		return c.finalize(ctx, w), true
+	}
+	if w.specErr != nil {
+		return c.fail(w, ReasonInvalidSpec, "invalid", w.specErr), true
+	}
+	if err := c.confineSpec(&w.app); err != nil {
+		return c.fail(w, ReasonNotPermitted, "invalid", err), true
+	}
+	if err := c.keepFinalizer(ctx, &w.app); err != nil {
+		return c.fail(w, ReasonSyncFailed, "sync_error", err), true
+	}
+	c.mu.Lock()
+	waiting, cycle := c.waitingFor(&w.app)
+	c.mu.Unlock()
+	if cycle != nil {
+		return c.fail(w, ReasonInvalidSpec, "invalid", cycle), true
+	}
+	if waiting != "" { // not a failure: no backoff, woken when it is Ready
+		return outcome{result: "waiting", failure: ReasonDependencyNotReady, err: errors.New("waiting for " + waiting)}, true
+	}
+	return c.ensureApplier(w)
+}
+
+// ensureApplier gives the App its Applier, talking through the App's
+// client (made anew when its service account changed).
+func (c *Controller) ensureApplier(w *appState) (outcome, bool) {
+	client, err := c.clientFor(&w.app)
+	if err != nil {
+		return c.fail(w, ReasonInvalidSpec, "invalid", err), true
+	}
+	if w.applier != nil && w.applier.Client() == client {
+		return outcome{}, false
+	}
+	a, err := sync.NewApplier(client, sync.ApplierOptions{
+		App: w.app.Name, InventoryNamespace: w.app.Namespace, Live: c.live, CheckpointDelay: checkpointDelay,
+	})
+	if err != nil {
+		return c.fail(w, ReasonInvalidSpec, "invalid", err), true
+	}
+	w.applier = a
+	return outcome{}, false
 }
 
 // source polls the App's ref when a poll is due (or asked for) and opens
@@ -137,16 +172,23 @@ func (c *Controller) source(ctx context.Context, w *appState, now time.Time, tm 
 func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstructured.Unstructured, tm *phases) outcome {
 	app := &w.app
 	masker := diff.NewMasker()
+	if err := ensureNamespace(ctx, w.applier.Client(), app); err != nil {
+		return c.fail(w, ReasonSyncFailed, "sync_error", err)
+	}
 	changes, err := w.applier.Sync(ctx, desired, sync.Options{
-		Prune:      app.Spec.SyncPolicy.Prune,
-		AllowEmpty: app.Spec.SyncPolicy.AllowEmpty,
-		Force:      app.Spec.SyncPolicy.Force,
-		Ignore:     apps.IgnoreRules(app),
-		Masker:     masker,
-		WaitWave:   apps.WaveWaiter(c.opts.Client, waitTimeout(app, c.opts.Timeout), w.rater),
-		Hooks:      w.hooks,
+		Prune:        app.Spec.SyncPolicy.Prune,
+		AllowEmpty:   app.Spec.SyncPolicy.AllowEmpty,
+		Force:        app.Spec.SyncPolicy.Force,
+		Adopt:        app.Spec.SyncPolicy.Adopt,
+		MaxPrune:     apps.MaxPrune(app),
+		ApprovePrune: pruneApproved(app, w.rev.Commit),
+		Ignore:       apps.IgnoreRules(app),
+		Masker:       masker,
+		WaitWave:     apps.WaveWaiter(w.applier.Client(), waitTimeout(app, c.opts.Timeout), w.rater),
+		Hooks:        w.hooks,
 	})
 	tm.mark("sync")
+	w.held = changes.Held()
 	counts := map[string]int{}
 	for a, n := range changes.Counts() {
 		counts[string(a)] = n
@@ -158,7 +200,7 @@ func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstruct
 		return o
 	}
 	w.syncedKey = w.renderKey
-	out := outcome{result: "unchanged"}
+	out := outcome{result: "unchanged", held: w.held}
 	if changedObjects(counts) > 0 {
 		out.counts, out.result = counts, "synced"
 	}
@@ -176,6 +218,7 @@ func (c *Controller) compare(ctx context.Context, w *appState, desired []*unstru
 	rep, err := w.applier.Diff(ctx, desired, sync.DiffOptions{
 		Prune: app.Spec.SyncPolicy.Prune,
 		Hooks: w.hooks,
+		Adopt: app.Spec.SyncPolicy.Adopt,
 		Diff:  diff.Options{Ignore: apps.IgnoreRules(app), Masker: masker},
 	})
 	tm.mark("diff")
@@ -187,7 +230,7 @@ func (c *Controller) compare(ctx context.Context, w *appState, desired []*unstru
 	if err != nil {
 		return c.fail(w, ReasonDiffFailed, "diff_error", masker.ScrubError(err))
 	}
-	out := outcome{result: "unchanged"}
+	out := outcome{result: "unchanged", held: w.held}
 	for _, r := range rep.Results {
 		if r.Action != diff.Unchanged {
 			out.outOfSync++

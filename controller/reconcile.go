@@ -10,6 +10,7 @@ import (
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/health"
+	"github.com/plumbhq/plumb/sync"
 )
 
 // Condition reasons, also the Event reasons.
@@ -48,6 +49,8 @@ type outcome struct {
 	counts map[string]int
 	// health is set when it was computed in this pass.
 	health *health.Report
+	// held are the prunes the deletion budget holds for approval.
+	held sync.ChangeSet
 }
 
 // reconcile runs one pass for key and says when to come back (false: not
@@ -114,7 +117,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	cur.app.Status = w.app.Status
 	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
 	cur.rev, cur.chart, cur.warnings, cur.usedCaps, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.chart, w.warnings, w.usedCaps, w.inputs, w.renderKey, w.desired, w.syncedKey
-	cur.applier, cur.health, cur.failures, cur.lastEvent, cur.hooks = w.applier, w.health, w.failures, w.lastEvent, w.hooks
+	cur.applier, cur.health, cur.failures, cur.lastEvent, cur.hooks, cur.held = w.applier, w.health, w.failures, w.lastEvent, w.hooks, w.held
 	dropped := false // a resource this App no longer renders
 	for gvr := range cur.watched {
 		dropped = dropped || !w.watched[gvr]

@@ -13,6 +13,7 @@ import (
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/git"
 	"github.com/plumbhq/plumb/health"
+	"github.com/plumbhq/plumb/sync"
 )
 
 // kstatus condition types.
@@ -68,7 +69,7 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 		s.Health = string(out.health.Status)
 	}
 	switch {
-	case out.failure == ReasonSyncFailed || out.outOfSync > 0:
+	case out.failure == ReasonSyncFailed || out.outOfSync > 0 || len(out.held) > 0:
 		s.SyncStatus = OutOfSync
 	case out.err != nil:
 		s.SyncStatus = Unknown
@@ -94,6 +95,11 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 		set(ConditionReady, metav1.ConditionFalse, out.failure, msg)
 		set(ConditionStalled, metav1.ConditionTrue, out.failure, msg)
 		set(ConditionReconciling, metav1.ConditionFalse, out.failure, "retrying with backoff")
+	case len(out.held) > 0:
+		msg := heldMessage(out.held, w.rev.Commit)
+		set(ConditionReady, metav1.ConditionFalse, ConditionPruneApproval, msg)
+		set(ConditionStalled, metav1.ConditionFalse, ConditionPruneApproval, "")
+		set(ConditionReconciling, metav1.ConditionFalse, ConditionPruneApproval, "")
 	case out.outOfSync > 0:
 		why := "selfHeal is off: the drift stays until the next change in Git"
 		if !auto(app) {
@@ -107,7 +113,32 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 		healthConditions(set, health.Status(s.Health), out.health, rev)
 	}
 	withWarnings(&s, w.warnings)
+	switch {
+	case len(out.held) > 0:
+		set(ConditionPruneApproval, metav1.ConditionTrue, ConditionPruneApproval, heldMessage(out.held, w.rev.Commit))
+	case out.err == nil:
+		meta.RemoveStatusCondition(&s.Conditions, ConditionPruneApproval)
+	}
 	return s
+}
+
+// ConditionPruneApproval is true while prunes wait for approval (and is its
+// reason too).
+const ConditionPruneApproval = "PruneApprovalRequired"
+
+// heldMessage lists the prunes that wait and says how to approve them.
+func heldMessage(held sync.ChangeSet, commit string) string {
+	const shown = 20
+	var refs []string
+	for i, ch := range held {
+		if i == shown {
+			refs = append(refs, fmt.Sprintf("and %d more", len(held)-shown))
+			break
+		}
+		refs = append(refs, ch.Ref.String())
+	}
+	return fmt.Sprintf("%s; waiting: %s; approve with the annotation %s: %q (or plumb sync --approve-prune)",
+		held[0].Reason, strings.Join(refs, ", "), ApprovePruneAnnotation, commit)
 }
 
 // healthConditions sets the conditions of a pass that applied (or found
@@ -198,6 +229,8 @@ func (c *Controller) events(w *appState, old v1alpha1.AppStatus, out outcome) {
 		emit(corev1.EventTypeWarning, out.failure, out.err.Error(), true)
 	case out.counts != nil && changedObjects(out.counts) > 0:
 		emit(corev1.EventTypeNormal, "Synced", fmt.Sprintf("%s: %s", rev, countsText(out.counts)), false)
+	case len(out.held) > 0:
+		emit(corev1.EventTypeWarning, ConditionPruneApproval, heldMessage(out.held, w.rev.Commit), true)
 	case out.outOfSync > 0:
 		emit(corev1.EventTypeNormal, ReasonOutOfSync, fmt.Sprintf("%d objects differ from %s", out.outOfSync, rev), true)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -256,4 +257,14 @@ func gunzip(s string) (string, error) {
 	// doctored ConfigMap.
 	out, err := io.ReadAll(io.LimitReader(zr, 64<<20))
 	return string(out), err
+}
+
+// DeleteInventory deletes the App's inventory ConfigMap: for an App that is
+// being deleted, once its objects are.
+func (a *Applier) DeleteInventory(ctx context.Context) error {
+	if err := a.c.Delete(ctx, inventoryObject(a.opts.InventoryNamespace, a.opts.App), metav1.DeletePropagationBackground); err != nil {
+		return fmt.Errorf("ConfigMap/%s/%s: delete inventory: %w", a.opts.InventoryNamespace, InventoryName(a.opts.App), err)
+	}
+	a.inv, a.unwritten = nil, nil
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // Group, Version and Kind of the App API.
@@ -56,6 +57,14 @@ type AppSpec struct {
 	// HealthRules rate this App's objects of a kind by CEL expressions,
 	// before plumb's own rules (Flux's healthCheckExprs shape).
 	HealthRules []HealthRule `json:"healthRules,omitempty"`
+	// ServiceAccountName is the service account, in the App's namespace,
+	// that every request for the App impersonates (default: the
+	// controller's --default-service-account, else plumb itself).
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// DeletionPolicy says what deleting the App does to its objects:
+	// orphan (the default) leaves them, delete prunes the inventory first.
+	// +kubebuilder:validation:Enum="";orphan;delete
+	DeletionPolicy string `json:"deletionPolicy,omitempty"`
 }
 
 // HealthRule rates the objects of one kind: CEL expressions over the
@@ -209,6 +218,26 @@ type SyncPolicy struct {
 	// WaitTimeout bounds the wait for health after a sync.
 	WaitTimeout *metav1.Duration `json:"waitTimeout,omitempty"`
 	Retry       *RetryPolicy     `json:"retry,omitempty"`
+	// Adopt takes over objects that exist without a plumb label (created
+	// by hand or by another tool); otherwise the sync fails on them.
+	Adopt bool `json:"adopt,omitempty"`
+	// MaxPrune is the deletion budget: a count or a percentage of the
+	// App's objects (default 25% when auto is on). A sync that would prune
+	// more holds every prune until the App is annotated
+	// plumb.dev/approve-prune with the revision.
+	// +kubebuilder:validation:XIntOrString
+	MaxPrune *intstr.IntOrString `json:"maxPrune,omitempty"`
+	// CreateNamespace creates the destination namespace when it is missing.
+	CreateNamespace bool `json:"createNamespace,omitempty"`
+	// ManagedNamespaceMetadata are the labels and annotations of a
+	// namespace CreateNamespace makes.
+	ManagedNamespaceMetadata *NamespaceMetadata `json:"managedNamespaceMetadata,omitempty"`
+}
+
+// NamespaceMetadata are labels and annotations for a created namespace.
+type NamespaceMetadata struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // RetryPolicy retries failed syncs with exponential backoff.

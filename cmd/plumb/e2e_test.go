@@ -66,7 +66,9 @@ func TestSyncCorpusAppsHealthyThenUnchanged(t *testing.T) {
 			e := newE2E(t, app.name)
 			publishIngressAddresses(e)
 			path := filepath.Join(corpus, app.path)
-			out := e.mustPlumb(exitOK, "sync", path, "--app", app.name, "--wait", "--timeout", "3m")
+			// --adopt: another test (TestChartCapabilitiesAndMissingDependency) installs one of
+			// prometheus-operator-crds' CRDs by hand, which plumb otherwise refuses to take.
+			out := e.mustPlumb(exitOK, "sync", path, "--app", app.name, "--wait", "--timeout", "3m", "--adopt")
 			if !strings.Contains(out, "app "+app.name+": Healthy") {
 				t.Fatalf("not Healthy:\n%s", out)
 			}

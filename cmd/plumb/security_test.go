@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -93,78 +91,4 @@ func writeKubeconfig(t testing.TB, cfg *rest.Config) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// Least privilege, with real ServiceAccount tokens: the install's
-// cluster-wide RBAC is enough for the corpus apps and for plumb serve; a
-// namespace-scoped install (docs/security.md) cannot touch other
-// namespaces.
-func TestLeastPrivilegeInstallRBAC(t *testing.T) {
-	e := newE2E(t, "rbac")
-	install := filepath.Join(repoRootDir(t), "examples", "install")
-	for _, f := range []string{"namespace.yaml", "plumb.dev_apps.yaml", "rbac.yaml"} {
-		// Without -n: the manifests name their namespace.
-		if out, err := e.kubectlIn("", "apply", "--server-side", "-f", filepath.Join(install, f)); err != nil {
-			t.Fatalf("kubectl apply %s: %v\n%s", f, err, out)
-		}
-	}
-	cfg, err := env.ServiceAccountConfig(e.ctx, "plumb-system", "plumb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := writeKubeconfig(t, cfg)
-	asPlumb := func(args ...string) (int, string, string) {
-		full := append([]string{"--kubeconfig", kubeconfig, "-n", e.ns}, args...)
-		code, out, errOut := runCmd(t, full...)
-		t.Logf("plumb (as plumb-system/plumb) %s -> exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-		return code, out, errOut
-	}
-	corpus := corpusDir(t)
-	for _, app := range []struct{ name, path string }{
-		{"rbac-guestbook", "argocd-example-apps/guestbook"},
-		{"rbac-kube-state-metrics", "charts/kube-state-metrics"},
-		{"prometheus-operator-crds", "charts/prometheus-operator-crds"},
-		{"sock-shop", "argocd-example-apps/sock-shop"},
-	} {
-		if code, _, errOut := asPlumb("sync", filepath.Join(corpus, app.path), "--app", app.name, "--inventory-namespace", e.ns); code != exitOK {
-			t.Errorf("%s: the cluster-wide role is not enough:\n%s", app.name, errOut)
-		}
-	}
-
-	// plumb serve under the same account reconciles an App.
-	s := withGit(e, gittest.Options{})
-	s.createApps(s.exampleApps(s.repo.URL, nil)[:1])
-	// The later --kubeconfig wins over the administrator's startServe sets.
-	startServe(t, "--kubeconfig", kubeconfig, "--watch-namespace", e.ns, "--leader-elect", "--lease-namespace", "plumb-system")
-	s.waitReady(60*time.Second, "plain")
-
-	// A namespace-scoped install: plumb-manage bound in one namespace only.
-	other := e.ns + "-other"
-	if _, err := e.cs.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	e.kubectl("create", "serviceaccount", "plumb-scoped")
-	e.kubectl("create", "rolebinding", "plumb-manage", "--clusterrole", "plumb-manage", "--serviceaccount", e.ns+":plumb-scoped")
-	scoped, err := env.ServiceAccountConfig(e.ctx, e.ns, "plumb-scoped")
-	if err != nil {
-		t.Fatal(err)
-	}
-	scopedKubeconfig := writeKubeconfig(t, scoped)
-	dir := filepath.Join(e.dir, "scoped")
-	writeTree(t, dir, map[string]string{"cm.yaml": configMap("scoped", "")}, nil)
-	run := func(ns string) (int, string) {
-		code, _, errOut := runCmd(t, "--kubeconfig", scopedKubeconfig, "-n", ns, "sync", dir, "--app", "scoped", "--inventory-namespace", ns)
-		return code, errOut
-	}
-	if code, errOut := run(e.ns); code != exitOK {
-		t.Errorf("the namespace-scoped account cannot sync into its namespace:\n%s", errOut)
-	}
-	code, errOut := run(other)
-	if code != exitError || !strings.Contains(errOut, "forbidden") {
-		t.Errorf("syncing into %s: exit %d, want a forbidden error:\n%s", other, code, errOut)
-	}
-	if list, err := e.cs.CoreV1().ConfigMaps(other).List(e.ctx, metav1.ListOptions{}); err != nil || len(list.Items) > 1 {
-		t.Errorf("the namespace-scoped account wrote into %s: %v %v", other, list, err)
-	}
-	t.Logf("scoped account refused in %s: %s", other, firstLine(errOut))
 }

@@ -29,31 +29,33 @@ import (
 const WebhookSecretEnv = "PLUMB_WEBHOOK_SECRET"
 
 type serveFlags struct {
-	config            string
-	healthRules       string
-	listen            string
-	watchNamespace    string
-	webhookSecretFile string
-	maxWebhookBody    int64
-	cacheDir          string
-	workers           int
-	timeout           time.Duration
-	driftInterval     time.Duration
-	leaderElect       bool
-	leaseName         string
-	leaseNamespace    string
-	leaseDuration     time.Duration
-	renewDeadline     time.Duration
-	retryPeriod       time.Duration
-	logFormat         string
-	qps               float32
-	burst             int
-	profiling         bool
-	chartCAFile       string
-	chartAllowHTTP    bool
-	gitAllowHTTP      bool
-	chartCacheBytes   int64
-	sandbox           sandboxFlags
+	config                string
+	healthRules           string
+	listen                string
+	watchNamespace        string
+	webhookSecretFile     string
+	maxWebhookBody        int64
+	cacheDir              string
+	workers               int
+	timeout               time.Duration
+	driftInterval         time.Duration
+	leaderElect           bool
+	defaultServiceAccount string
+	noCrossNamespace      bool
+	leaseName             string
+	leaseNamespace        string
+	leaseDuration         time.Duration
+	renewDeadline         time.Duration
+	retryPeriod           time.Duration
+	logFormat             string
+	qps                   float32
+	burst                 int
+	profiling             bool
+	chartCAFile           string
+	chartAllowHTTP        bool
+	gitAllowHTTP          bool
+	chartCacheBytes       int64
+	sandbox               sandboxFlags
 }
 
 func newServeCmd(s streams, g *globalFlags) *cobra.Command {
@@ -88,6 +90,8 @@ func newServeCmd(s streams, g *globalFlags) *cobra.Command {
 	fs.DurationVar(&f.timeout, "reconcile-timeout", controller.DefaultTimeout, "bound on one reconcile of one App")
 	fs.StringVar(&f.healthRules, "health-rules", "", "file of health rules for every App (CEL, a YAML list of {apiVersion, kind, current, inProgress, failed}), after each App's spec.healthRules")
 	fs.DurationVar(&f.driftInterval, "drift-interval", controller.DefaultDriftInterval, "how often live objects are compared with the last render (self-heal, OutOfSync)")
+	fs.StringVar(&f.defaultServiceAccount, "default-service-account", "", "service account, in each App's namespace, that Apps without spec.serviceAccountName act as (then no App acts as plumb)")
+	fs.BoolVar(&f.noCrossNamespace, "no-cross-namespace", false, "confine each App to objects in its own namespace (cluster-scoped ones only through its service account)")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader on a Lease so that only one replica reconciles")
 	fs.StringVar(&f.leaseName, "lease-name", "plumb-controller", "the leader election Lease")
 	fs.StringVar(&f.leaseNamespace, "lease-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE, else the context's namespace)")
@@ -139,6 +143,7 @@ func runServe(ctx context.Context, s streams, g *globalFlags, f *serveFlags) err
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
 		opts.Events = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "plumb"})
 		opts.Status = controller.APIStatusWriter{Dynamic: dyn}
+		opts.Finalizers = controller.APIFinalizers{Dynamic: dyn}
 	}
 	ctrl, err := controller.New(opts)
 	if err != nil {
@@ -213,8 +218,9 @@ func controllerOptions(cfg *rest.Config, f *serveFlags) (controller.Options, kub
 		Sandbox: sb,
 		Client:  client, Git: gitCache, WorkDir: workDir, HealthRules: rules, HealthLibrary: lib,
 		Workers: f.workers, Timeout: f.timeout, DriftInterval: f.driftInterval,
-		Secrets: controller.SecretGetter{Kube: kube},
-		Charts:  chartsFetcher,
+		Secrets:               controller.SecretGetter{Kube: kube},
+		Charts:                chartsFetcher,
+		DefaultServiceAccount: f.defaultServiceAccount, NoCrossNamespace: f.noCrossNamespace,
 	}, kube, dyn, nil
 }
 

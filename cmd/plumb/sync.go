@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/plumbhq/plumb/apps"
 	"github.com/plumbhq/plumb/diff"
@@ -30,6 +31,9 @@ type syncFlags struct {
 	force       bool
 	allowEmpty  bool
 	propagation string
+	adopt       bool
+	maxPrune    string
+	approve     bool
 }
 
 func newSyncCmd(s streams, g *globalFlags) *cobra.Command {
@@ -52,11 +56,18 @@ func newSyncCmd(s streams, g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&f.force, "force", false, "delete and recreate objects whose change hits an immutable field")
 	cmd.Flags().BoolVar(&f.allowEmpty, "allow-empty", false, "allow an empty render to prune everything the App had")
 	cmd.Flags().StringVar(&f.propagation, "cascade", "foreground", "prune propagation: foreground, background or orphan")
+	cmd.Flags().BoolVar(&f.adopt, "adopt", false, "take over objects that exist without a plumb label (created by hand or by another tool)")
+	cmd.Flags().StringVar(&f.maxPrune, "max-prune", "", "deletion budget: hold every prune when more than this many objects (or this percentage, e.g. 25%) would go")
+	cmd.Flags().BoolVar(&f.approve, "approve-prune", false, "let prunes past the deletion budget go")
 	return cmd
 }
 
 func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path string) error {
 	propagation, err := parsePropagation(f.propagation)
+	if err != nil {
+		return err
+	}
+	maxPrune, err := parseMaxPrune(f.maxPrune)
 	if err != nil {
 		return err
 	}
@@ -94,6 +105,9 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 		Force:            f.force,
 		DryRun:           f.dryRun,
 		Propagation:      propagation,
+		Adopt:            f.adopt,
+		MaxPrune:         maxPrune,
+		ApprovePrune:     f.approve,
 		Ignore:           e.ignore,
 		Masker:           masker,
 		Progress:         progress,
@@ -109,9 +123,18 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	if syncErr != nil {
 		return masker.ScrubError(syncErr)
 	}
+	if held := changes.Held(); len(held) > 0 {
+		fmt.Fprintf(s.errOut, "warning: %s; run again with --approve-prune to let them go\n", held[0].Reason)
+	}
 	if !f.wait || f.dryRun {
 		return nil
 	}
+	return waitHealthy(ctx, s, f, e, rater, masker, tty)
+}
+
+// waitHealthy waits for every object of the sync to become healthy
+// (--wait), failing fast on a failed rollout.
+func waitHealthy(ctx context.Context, s streams, f *syncFlags, e *engine, rater *health.Rater, masker *diff.Masker, tty bool) error {
 	fmt.Fprintf(s.out, "waiting up to %s for %d objects to become healthy\n", f.timeout, len(e.desired))
 	var last string
 	report, err := health.Wait(ctx, e.applier.Client(), e.desired, health.WaitOptions{Timeout: f.timeout, Interval: 250 * time.Millisecond, Rater: rater}, func(r health.Report) {
@@ -131,6 +154,18 @@ func runSync(ctx context.Context, s streams, g *globalFlags, f *syncFlags, path 
 	}
 	fmt.Fprintf(s.out, "app %s: %s\n", e.app, report.Status)
 	return nil
+}
+
+// parseMaxPrune reads --max-prune: a count or a percentage ("" for none).
+func parseMaxPrune(s string) (*intstr.IntOrString, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v := intstr.Parse(s)
+	if n, err := intstr.GetScaledValueFromIntOrPercent(&v, 100, true); err != nil || n < 0 || (v.Type == intstr.String && !strings.HasSuffix(s, "%")) {
+		return nil, fmt.Errorf("--max-prune %q: must be a count or a percentage such as 25%%", s)
+	}
+	return &v, nil
 }
 
 func parsePropagation(s string) (metav1.DeletionPropagation, error) {

@@ -163,7 +163,7 @@ func benchApps(b *testing.B, name, repoURL, path string) string {
 
 // startBenchServe runs plumb serve (through the counting proxy) on the Apps
 // of a config file, with webhooks signed by secret.
-func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *plumbd {
+func startBenchServe(b *testing.B, kubeconfig, secret, apps string, extra ...string) *plumbd {
 	b.Helper()
 	config := filepath.Join(b.TempDir(), "apps.yaml")
 	if err := os.WriteFile(config, []byte(apps), 0o600); err != nil {
@@ -175,7 +175,7 @@ func startBenchServe(b *testing.B, kubeconfig, secret, apps string) *plumbd {
 	if os.Getenv(benchProfileEnv) != "" {
 		args = append(args, "--profiling")
 	}
-	return startServe(b, args...)
+	return startServe(b, append(args, extra...)...)
 }
 
 // lastMatch returns the last line of log that contains s.

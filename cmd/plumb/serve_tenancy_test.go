@@ -114,3 +114,50 @@ func checkAppDeletion(t *testing.T, s *serveEnv, dest string) {
 		t.Errorf("the created namespace went with the App: %v", err)
 	}
 }
+
+// Two Apps render one ConfigMap under plumb serve: the second fails on it
+// naming the first, and the object keeps the first's label and content;
+// with plumb.dev/adopt: "true" the second takes it over and the first
+// reports it lost, without pruning it.
+func TestServeOwnership(t *testing.T) {
+	s := newServeEnv(t, "ownership", gittest.Options{})
+	shared := func(by, annotations string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n" + annotations + "data:\n  by: " + by + "\n"
+	}
+	s.commit(map[string]string{"first/cm.yaml": shared("first", ""), "second/cm.yaml": shared("second", "")}, "one ConfigMap, two Apps")
+	all := s.exampleApps(s.repo.URL, nil)
+	first, second := all[0], all[1]
+	first.Name, first.Spec.Source.Path = "first", "first"
+	second.Name, second.Spec.Source.Path = "second", "second"
+	s.createApps([]v1alpha1.App{first})
+	startServe(t, "--watch-namespace", s.ns)
+	s.waitReady(60*time.Second, "first")
+	s.createApps([]v1alpha1.App{second})
+	notReady := func(name, want string) {
+		t.Helper()
+		eventually(t, 60*time.Second, name+" reports the conflict", func() (bool, string) {
+			a := s.app(name)
+			c := meta.FindStatusCondition(a.Status.Conditions, controller.ConditionReady)
+			return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, want), describe(a)
+		})
+		t.Logf("%s: %s", name, meta.FindStatusCondition(s.app(name).Status.Conditions, controller.ConditionReady).Message)
+	}
+	notReady("second", "ConfigMap/"+s.ns+"/shared: apply: ownership conflict: owned by App "+s.ns+"/first")
+	owner := func() (string, string) {
+		cm, err := s.cs.CoreV1().ConfigMaps(s.ns).Get(s.ctx, "shared", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the shared ConfigMap: %v", err)
+		}
+		return cm.Labels["plumb.dev/app"], cm.Data["by"]
+	}
+	if app, by := owner(); app != "first" || by != "first" {
+		t.Errorf("after the refusal: owner %s, content %s; want first's", app, by)
+	}
+
+	s.commit(map[string]string{"second/cm.yaml": shared("second", "  annotations:\n    plumb.dev/adopt: \"true\"\n")}, "second adopts")
+	s.waitReady(60*time.Second, "second")
+	notReady("first", "owned by App "+s.ns+"/second")
+	if app, by := owner(); app != "second" || by != "second" {
+		t.Errorf("after the takeover: owner %s, content %s; want second's", app, by)
+	}
+}

@@ -94,6 +94,9 @@ func loadApps(file, ns string) ([]v1alpha1.App, error) {
 		if found[i].Namespace == "" {
 			found[i].Namespace = ns
 		}
+		if found[i].Spec.DeletionPolicy == apps.DeletionDelete {
+			return nil, fmt.Errorf("%s: App %s/%s: spec.deletionPolicy delete needs App resources (it works through a finalizer); Apps from --config are never deleted", file, found[i].Namespace, found[i].Name)
+		}
 	}
 	return found, nil
 }

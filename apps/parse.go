@@ -124,10 +124,6 @@ const (
 	DeletionDelete = "delete"
 )
 
-// defaultMaxPrune is the deletion budget of an App that syncs by itself
-// and names none.
-var defaultMaxPrune = intstr.FromString("25%")
-
 // MaxPrune is the App's deletion budget for syncs the controller starts:
 // spec.syncPolicy.maxPrune, else 25% when auto is on.
 func MaxPrune(a *v1alpha1.App) *intstr.IntOrString {
@@ -135,7 +131,7 @@ func MaxPrune(a *v1alpha1.App) *intstr.IntOrString {
 		return m
 	}
 	if auto := a.Spec.SyncPolicy.Auto; auto == nil || *auto {
-		m := defaultMaxPrune
+		m := intstr.FromString("25%") // the budget of an App that syncs by itself and names none
 		return &m
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/ptr"
 )
 
@@ -35,9 +36,13 @@ type Client struct {
 	meta   metadata.Interface
 	disc   discovery.CachedDiscoveryInterface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
+	// found is shared with the clients Impersonate makes, as discovery is.
+	found *discovered
+}
 
-	mu sync.Mutex
-	// caps are Capabilities' answer, kept until discovery is reset.
+// discovered holds Capabilities' answer, kept until discovery is reset.
+type discovered struct {
+	mu   sync.Mutex
 	caps *capabilities
 }
 
@@ -64,6 +69,9 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if cfg.Burst == 0 {
 		cfg.Burst = DefaultBurst
 	}
+	if cfg.RateLimiter == nil { // one budget for this client and every one Impersonate makes
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	}
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
@@ -81,7 +89,7 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 		return nil, err
 	}
 	disc := memory.NewMemCacheClient(dc)
-	return &Client{cfg: cfg, dyn: dyn, meta: md, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc)}, nil
+	return &Client{cfg: cfg, dyn: dyn, meta: md, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc), found: &discovered{}}, nil
 }
 
 // Impersonate returns a client whose requests impersonate user (a service
@@ -94,17 +102,17 @@ func (c *Client) Impersonate(user string) (*Client, error) {
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("impersonating %s: %w", user, err)
 	}
 	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("impersonating %s: %w", user, err)
 	}
 	md, err := metadata.NewForConfigAndClient(cfg, hc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("impersonating %s: %w", user, err)
 	}
-	return &Client{cfg: cfg, user: user, dyn: dyn, meta: md, disc: c.disc, mapper: c.mapper}, nil
+	return &Client{cfg: cfg, user: user, dyn: dyn, meta: md, disc: c.disc, mapper: c.mapper, found: c.found}, nil
 }
 
 // User is the user the client impersonates ("" when it acts as itself).
@@ -120,9 +128,9 @@ func (c *Client) Metadata() metadata.Interface { return c.meta }
 // ResetMapper forgets cached discovery, after new CRDs are established.
 func (c *Client) ResetMapper() {
 	c.mapper.Reset()
-	c.mu.Lock()
-	c.caps = nil
-	c.mu.Unlock()
+	c.found.mu.Lock()
+	c.found.caps = nil
+	c.found.mu.Unlock()
 }
 
 // Capabilities are the server's Kubernetes version and the API versions it
@@ -130,16 +138,16 @@ func (c *Client) ResetMapper() {
 // "group/version/Kind" ("v1" and "v1/Pod" for the core group). Both come
 // from cached discovery and are refreshed with the REST mapper.
 func (c *Client) Capabilities() (kubeVersion string, apiVersions []string, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.caps == nil {
+	c.found.mu.Lock()
+	defer c.found.mu.Unlock()
+	if c.found.caps == nil {
 		caps, err := c.discover()
 		if err != nil {
 			return "", nil, err
 		}
-		c.caps = caps
+		c.found.caps = caps
 	}
-	return c.caps.kubeVersion, c.caps.apiVersions, nil
+	return c.found.caps.kubeVersion, c.found.caps.apiVersions, nil
 }
 
 func (c *Client) discover() (*capabilities, error) {

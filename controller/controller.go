@@ -152,6 +152,7 @@ type appState struct {
 	app      v1alpha1.App // spec and metadata as last seen; status as last computed
 	specErr  error        // Validate's verdict on the spec
 	pollNow  bool         // a webhook or a spec change asks for a poll
+	respec   bool         // the spec changed since the last pass began
 	nextPoll time.Time
 	// nextDrift is when live objects are next compared with the render.
 	nextDrift time.Time
@@ -186,6 +187,10 @@ type appState struct {
 	// began (or the App is new), so an unchanged pass rates its health
 	// again; a pass over a Healthy App with no change reads nothing.
 	liveChanged bool
+	// namespaced is the createNamespace request last made good (namespace
+	// and metadata), so that a sync pass asks again only when it changes or
+	// a sync failed.
+	namespaced string
 	// held are the prunes the last sync held for approval; passes that
 	// only compare report them until a sync runs again.
 	held sync.ChangeSet
@@ -265,7 +270,7 @@ func (c *Controller) upsert(app v1alpha1.App, specErr error) {
 	if rules, err := apps.HealthRules(&st.app); err == nil { // an error is specErr already
 		st.rater = health.NewRater(rules, c.opts.HealthRules).WithLibrary(c.opts.HealthLibrary)
 	}
-	st.pollNow = true
+	st.pollNow, st.respec = true, true
 	c.queue.Add(key)
 }
 

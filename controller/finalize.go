@@ -8,11 +8,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/plumbhq/plumb/api/v1alpha1"
 	"github.com/plumbhq/plumb/apps"
-	"github.com/plumbhq/plumb/cluster"
 	"github.com/plumbhq/plumb/diff"
 	"github.com/plumbhq/plumb/sync"
 )
@@ -26,30 +26,35 @@ type Finalizers interface {
 	SetFinalizer(ctx context.Context, app *v1alpha1.App, present bool) error
 }
 
-// APIFinalizers sets the finalizer with a server-side apply of
-// metadata.finalizers alone (a set: other finalizers stay as they are).
+// APIFinalizers adds the finalizer with a server-side apply of
+// metadata.finalizers alone, by a field manager of its own (a set: other
+// finalizers, and fields another manager applies, stay as they are), and
+// removes it with a JSON patch that tests it is where it was seen.
 type APIFinalizers struct {
 	Dynamic dynamic.Interface
 }
 
+// finalizerManager owns the finalizer entry; not "plumb", which an App
+// that renders this App (Apps of Apps) applies it as.
+const finalizerManager = "plumb-finalizer"
+
 // SetFinalizer implements Finalizers.
 func (f APIFinalizers) SetFinalizer(ctx context.Context, app *v1alpha1.App, present bool) error {
-	finalizers := []any{}
+	ri := f.Dynamic.Resource(AppsResource).Namespace(app.Namespace)
+	var err error
 	if present {
-		finalizers = append(finalizers, Finalizer)
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": v1alpha1.APIVersion,
+			"kind":       v1alpha1.Kind,
+			"metadata":   map[string]any{"name": app.Name, "namespace": app.Namespace, "uid": string(app.UID), "finalizers": []any{Finalizer}},
+		}}
+		_, err = ri.Apply(ctx, app.Name, u, metav1.ApplyOptions{FieldManager: finalizerManager, Force: true})
+	} else if i := slices.Index(app.Finalizers, Finalizer); i >= 0 {
+		patch := fmt.Sprintf(`[{"op":"test","path":"/metadata/finalizers/%d","value":%q},{"op":"remove","path":"/metadata/finalizers/%d"}]`, i, Finalizer, i)
+		_, err = ri.Patch(ctx, app.Name, types.JSONPatchType, []byte(patch), metav1.PatchOptions{FieldManager: finalizerManager})
 	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": v1alpha1.APIVersion,
-		"kind":       v1alpha1.Kind,
-		"metadata":   map[string]any{"name": app.Name, "namespace": app.Namespace, "finalizers": finalizers},
-	}}
-	_, err := f.Dynamic.Resource(AppsResource).Namespace(app.Namespace).Apply(ctx, app.Name, u,
-		metav1.ApplyOptions{FieldManager: cluster.FieldManager, Force: true})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("App/%s/%s: finalizer: %w", app.Namespace, app.Name, err)
+	if err != nil && !(apierrors.IsNotFound(err) && !present) {
+		return fmt.Errorf("App/%s/%s: finalizer %s: %w", app.Namespace, app.Name, Finalizer, err)
 	}
 	return nil
 }
@@ -81,6 +86,12 @@ func (c *Controller) keepFinalizer(ctx context.Context, app *v1alpha1.App) error
 func (c *Controller) finalize(ctx context.Context, w *appState) outcome {
 	if !slices.Contains(w.app.Finalizers, Finalizer) || c.opts.Finalizers == nil {
 		return outcome{result: "deleting"}
+	}
+	if w.app.Spec.DeletionPolicy != apps.DeletionDelete { // orphan now: let it go, objects and all
+		if err := c.opts.Finalizers.SetFinalizer(ctx, &w.app, false); err != nil {
+			return c.fail(w, ReasonSyncFailed, "sync_error", err)
+		}
+		return outcome{result: "deleted"}
 	}
 	if out, failed := c.ensureApplier(w); failed {
 		return out

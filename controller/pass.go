@@ -78,9 +78,10 @@ func (c *Controller) pass(ctx context.Context, w *appState, now time.Time, tm *p
 		}
 		tm.mark("decode")
 	}
-	// An approval of held prunes needs a sync too.
-	approved := len(w.held) > 0 && pruneApproved(&w.app, w.rev.Commit)
-	if auto(&w.app) && (newContent || w.app.Spec.SyncPolicy.SelfHeal || approved) {
+	// An approval of held prunes needs a sync too, and so does a new spec
+	// (a raised maxPrune, prune turned off) while prunes are held.
+	held := len(w.held) > 0 && (w.respec || pruneApproved(&w.app, approvalRevision(w)))
+	if auto(&w.app) && (newContent || w.app.Spec.SyncPolicy.SelfHeal || held) {
 		return c.apply(ctx, w, whole, tm)
 	}
 	return c.compare(ctx, w, whole, tm)
@@ -172,8 +173,11 @@ func (c *Controller) source(ctx context.Context, w *appState, now time.Time, tm 
 func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstructured.Unstructured, tm *phases) outcome {
 	app := &w.app
 	masker := diff.NewMasker()
-	if err := ensureNamespace(ctx, w.applier.Client(), app); err != nil {
-		return c.fail(w, ReasonSyncFailed, "sync_error", err)
+	if key := namespaceKey(app); key != w.namespaced {
+		if err := ensureNamespace(ctx, w.applier.Client(), app); err != nil {
+			return c.fail(w, ReasonSyncFailed, "sync_error", err)
+		}
+		w.namespaced = key
 	}
 	changes, err := w.applier.Sync(ctx, desired, sync.Options{
 		Prune:        app.Spec.SyncPolicy.Prune,
@@ -181,7 +185,7 @@ func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstruct
 		Force:        app.Spec.SyncPolicy.Force,
 		Adopt:        app.Spec.SyncPolicy.Adopt,
 		MaxPrune:     apps.MaxPrune(app),
-		ApprovePrune: pruneApproved(app, w.rev.Commit),
+		ApprovePrune: pruneApproved(app, approvalRevision(w)),
 		Ignore:       apps.IgnoreRules(app),
 		Masker:       masker,
 		WaitWave:     apps.WaveWaiter(w.applier.Client(), waitTimeout(app, c.opts.Timeout), w.rater),
@@ -195,6 +199,7 @@ func (c *Controller) apply(ctx context.Context, w *appState, desired []*unstruct
 	}
 	c.opts.Metrics.synced(keyOf(app), counts)
 	if err != nil {
+		w.namespaced = "" // the namespace may be what is missing
 		o := c.fail(w, ReasonSyncFailed, "sync_error", masker.ScrubError(err))
 		o.counts = counts
 		return o

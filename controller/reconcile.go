@@ -65,7 +65,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	}
 	w := *st
 	w.app = *st.app.DeepCopy()
-	st.pollNow, st.liveChanged = false, false
+	st.pollNow, st.liveChanged, st.respec = false, false, false
 	c.mu.Unlock()
 	ctx = cluster.ForApp(ctx, key.String()) // its requests say which App they are for
 
@@ -118,6 +118,7 @@ func (c *Controller) reconcile(ctx context.Context, key types.NamespacedName) (t
 	cur.nextPoll, cur.nextDrift = w.nextPoll, w.nextDrift
 	cur.rev, cur.chart, cur.warnings, cur.usedCaps, cur.inputs, cur.renderKey, cur.desired, cur.syncedKey = w.rev, w.chart, w.warnings, w.usedCaps, w.inputs, w.renderKey, w.desired, w.syncedKey
 	cur.applier, cur.health, cur.failures, cur.lastEvent, cur.hooks, cur.held = w.applier, w.health, w.failures, w.lastEvent, w.hooks, w.held
+	cur.namespaced = w.namespaced
 	dropped := false // a resource this App no longer renders
 	for gvr := range cur.watched {
 		dropped = dropped || !w.watched[gvr]

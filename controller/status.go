@@ -96,7 +96,7 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 		set(ConditionStalled, metav1.ConditionTrue, out.failure, msg)
 		set(ConditionReconciling, metav1.ConditionFalse, out.failure, "retrying with backoff")
 	case len(out.held) > 0:
-		msg := heldMessage(out.held, w.rev.Commit)
+		msg := heldMessage(out.held, approvalRevision(w))
 		set(ConditionReady, metav1.ConditionFalse, ConditionPruneApproval, msg)
 		set(ConditionStalled, metav1.ConditionFalse, ConditionPruneApproval, "")
 		set(ConditionReconciling, metav1.ConditionFalse, ConditionPruneApproval, "")
@@ -115,7 +115,7 @@ func (c *Controller) statusFor(w *appState, out outcome) v1alpha1.AppStatus {
 	withWarnings(&s, w.warnings)
 	switch {
 	case len(out.held) > 0:
-		set(ConditionPruneApproval, metav1.ConditionTrue, ConditionPruneApproval, heldMessage(out.held, w.rev.Commit))
+		set(ConditionPruneApproval, metav1.ConditionTrue, ConditionPruneApproval, heldMessage(out.held, approvalRevision(w)))
 	case out.err == nil:
 		meta.RemoveStatusCondition(&s.Conditions, ConditionPruneApproval)
 	}
@@ -230,9 +230,12 @@ func (c *Controller) events(w *appState, old v1alpha1.AppStatus, out outcome) {
 	case out.counts != nil && changedObjects(out.counts) > 0:
 		emit(corev1.EventTypeNormal, "Synced", fmt.Sprintf("%s: %s", rev, countsText(out.counts)), false)
 	case len(out.held) > 0:
-		emit(corev1.EventTypeWarning, ConditionPruneApproval, heldMessage(out.held, w.rev.Commit), true)
+		emit(corev1.EventTypeWarning, ConditionPruneApproval, heldMessage(out.held, approvalRevision(w)), true)
 	case out.outOfSync > 0:
 		emit(corev1.EventTypeNormal, ReasonOutOfSync, fmt.Sprintf("%d objects differ from %s", out.outOfSync, rev), true)
+	}
+	if len(out.held) > 0 && out.counts != nil && changedObjects(out.counts) > 0 { // the Synced Event took the switch
+		emit(corev1.EventTypeWarning, ConditionPruneApproval, heldMessage(out.held, approvalRevision(w)), true)
 	}
 	if len(w.warnings) > 0 && out.counts != nil && changedObjects(out.counts) > 0 {
 		emit(corev1.EventTypeWarning, "RenderWarning", strings.Join(w.warnings, "; "), false)
@@ -254,7 +257,7 @@ func changedObjects(counts map[string]int) int {
 // countsText is "1 created, 2 configured, ..." in a fixed order.
 func countsText(counts map[string]int) string {
 	var parts []string
-	for _, a := range []string{"created", "configured", "recreated", "pruned", "unchanged", "skipped", "failed"} {
+	for _, a := range []string{"created", "configured", "recreated", "pruned", "held", "unchanged", "skipped", "failed"} {
 		if n := counts[a]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, a))
 		}

@@ -96,12 +96,35 @@ func (c *Controller) confine(app *v1alpha1.App, objs ...[]*unstructured.Unstruct
 	return errors.New(strings.Join(refused, "; ") + "; nothing was applied")
 }
 
+// approvalRevision is what an approval of held prunes names: the commit,
+// or for an App of a chart alone the chart's digest (its hex).
+func approvalRevision(w *appState) string {
+	if w.rev.Commit != "" {
+		return w.rev.Commit
+	}
+	return w.chart.Digest[strings.LastIndex(w.chart.Digest, ":")+1:]
+}
+
 // pruneApproved reports whether the App's annotation approves the held
-// prunes of revision (a commit).
+// prunes of revision (a commit, or a chart digest's hex).
 func pruneApproved(app *v1alpha1.App, commit string) bool {
 	v := strings.TrimSpace(app.Annotations[ApprovePruneAnnotation])
 	v = v[strings.LastIndex(v, ":")+1:] // "main@sha1:<commit>" as the status shows it, or the commit
 	return commit != "" && len(v) >= 7 && strings.HasPrefix(commit, v)
+}
+
+// namespaceKey identifies what ensureNamespace makes good for the App (""
+// when createNamespace is off).
+func namespaceKey(app *v1alpha1.App) string {
+	p := app.Spec.SyncPolicy
+	if !p.CreateNamespace {
+		return ""
+	}
+	key := app.Spec.Destination.Namespace + "/" + app.Namespace
+	if md := p.ManagedNamespaceMetadata; md != nil {
+		key += fmt.Sprintf("/%v/%v", md.Labels, md.Annotations) // fmt sorts map keys
+	}
+	return key
 }
 
 // ensureNamespace creates the App's destination namespace, with the

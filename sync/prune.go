@@ -102,7 +102,10 @@ func (s *syncer) overBudget(n, total int) string {
 		return ""
 	}
 	limit, err := intstr.GetScaledValueFromIntOrPercent(s.opts.MaxPrune, total, true)
-	if err != nil || n <= limit {
+	if err != nil { // a budget that cannot be read holds everything
+		return fmt.Sprintf("held for approval: maxPrune %q is not a count or a percentage", s.opts.MaxPrune.String())
+	}
+	if n <= limit {
 		return ""
 	}
 	return fmt.Sprintf("held for approval: pruning %d of %d objects exceeds maxPrune %s (%d)", n, total, s.opts.MaxPrune.String(), limit)

@@ -227,12 +227,10 @@ type syncer struct {
 	// recorded are the previous inventory's objects: the App's own even
 	// when someone removed their label.
 	recorded map[resource.Ref]bool
-	// held are the prunes the deletion budget holds for approval.
-	held    map[resource.Ref]bool
-	mu      gosync.Mutex
-	changes ChangeSet
-	fps     map[resource.Ref]string // for the new inventory
-	hooks   *hookRun
+	mu       gosync.Mutex
+	changes  ChangeSet
+	fps      map[resource.Ref]string // for the new inventory
+	hooks    *hookRun
 }
 
 func (s *syncer) remember(ref resource.Ref, fp fingerprint) {

@@ -84,6 +84,9 @@ type kubeFlags struct {
 	kubeconfig string
 	context    string
 	namespace  string
+	// as is the user to impersonate (kubectl's --as): what an App's
+	// service account may do, tried from the CLI.
+	as string
 	// command is the command running, for the User-Agent.
 	command string
 }
@@ -92,6 +95,7 @@ func (k *kubeFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&k.context, "context", "", "the name of the kubeconfig context to use")
 	fs.StringVarP(&k.namespace, "namespace", "n", "", "the namespace for objects that do not name one (default: the context's namespace)")
+	fs.StringVar(&k.as, "as", "", "user to impersonate, as kubectl's --as (system:serviceaccount:<namespace>:<name> acts as an App's service account would; under plumb serve, the controller's own identity, while each App still acts as its own account)")
 }
 
 // clientConfig resolves the flags against the kubeconfig loading rules
@@ -101,6 +105,7 @@ func (k *kubeFlags) clientConfig() clientcmd.ClientConfig {
 	rules.ExplicitPath = k.kubeconfig
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.context}
 	overrides.Context.Namespace = k.namespace
+	overrides.AuthInfo.Impersonate = k.as
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 }
 

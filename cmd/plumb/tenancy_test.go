@@ -204,3 +204,22 @@ func tenants(t *testing.T, e *e2e, teamB string) *serveEnv {
 	s.createApps(apps)
 	return s
 }
+
+// plumb sync --as acts as a service account, as plumb serve does for an
+// App: what the account may not do is refused by the API server.
+func TestCLIAs(t *testing.T) {
+	e := newE2E(t, "cli-as")
+	e.kubectl("create", "serviceaccount", "deployer")
+	e.kubectl("create", "rolebinding", "deployer", "--clusterrole", "admin", "--serviceaccount", e.ns+":deployer")
+	e.write(map[string]string{"cm.yaml": configMap("as-deployer", "")})
+	as := "system:serviceaccount:" + e.ns + ":deployer"
+	e.mustPlumb(exitOK, "sync", e.dir, "--app", "as", "--inventory-namespace", e.ns, "--as", as)
+	e.write(map[string]string{"cm.yaml": configMap("as-deployer", ""), "other.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\n"})
+	out := e.mustPlumb(exitError, "sync", e.dir, "--app", "as", "--inventory-namespace", e.ns, "--as", as)
+	if !strings.Contains(out, `User "`+as+`" cannot`) {
+		t.Errorf("want the API server's refusal of %s:\n%s", as, out)
+	}
+	if _, err := e.cs.CoreV1().ConfigMaps("default").Get(e.ctx, "x", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("ConfigMap default/x: %v, want none", err)
+	}
+}

@@ -111,9 +111,18 @@ func validateTenancy(a *v1alpha1.App) error {
 		return fmt.Errorf("spec.deletionPolicy %q: must be orphan or delete", a.Spec.DeletionPolicy)
 	}
 	if m := a.Spec.SyncPolicy.MaxPrune; m != nil {
-		if v, err := intstr.GetScaledValueFromIntOrPercent(m, 100, true); err != nil || v < 0 {
-			return fmt.Errorf("spec.syncPolicy.maxPrune %q: must be a count or a percentage such as 25%%", m.String())
+		if err := CheckMaxPrune(*m); err != nil {
+			return fmt.Errorf("spec.syncPolicy.maxPrune %w", err)
 		}
+	}
+	return nil
+}
+
+// CheckMaxPrune checks a deletion budget: a count or a percentage, not
+// negative (the App's syncPolicy.maxPrune, the CLI's --max-prune).
+func CheckMaxPrune(m intstr.IntOrString) error {
+	if v, err := intstr.GetScaledValueFromIntOrPercent(&m, 100, true); err != nil || v < 0 {
+		return fmt.Errorf("%q: must be a count or a percentage such as 25%%", m.String())
 	}
 	return nil
 }

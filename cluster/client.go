@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -31,7 +32,6 @@ const FieldManager = "plumb"
 // provides what diff (Get, DryRunApply), sync and health (Get) consume.
 type Client struct {
 	cfg    *rest.Config
-	user   string // the user it impersonates ("" for none)
 	dyn    dynamic.Interface
 	meta   metadata.Interface
 	disc   discovery.CachedDiscoveryInterface
@@ -72,15 +72,7 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if cfg.RateLimiter == nil { // one budget for this client and every one Impersonate makes
 		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
 	}
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
-	if err != nil {
-		return nil, err
-	}
-	md, err := metadata.NewForConfigAndClient(cfg, hc)
+	c, hc, err := clientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -88,8 +80,27 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	disc := memory.NewMemCacheClient(dc)
-	return &Client{cfg: cfg, dyn: dyn, meta: md, disc: disc, mapper: restmapper.NewDeferredDiscoveryRESTMapper(disc), found: &discovered{}}, nil
+	c.disc = memory.NewMemCacheClient(dc)
+	c.mapper, c.found = restmapper.NewDeferredDiscoveryRESTMapper(c.disc), &discovered{}
+	return c, nil
+}
+
+// clientFor makes the clients of cfg on one HTTP client (returned for
+// discovery), with no discovery of its own.
+func clientFor(cfg *rest.Config) (*Client, *http.Client, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, nil, err
+	}
+	md, err := metadata.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Client{cfg: cfg, dyn: dyn, meta: md}, hc, nil
 }
 
 // Impersonate returns a client whose requests impersonate user (a service
@@ -100,23 +111,13 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 func (c *Client) Impersonate(user string) (*Client, error) {
 	cfg := rest.CopyConfig(c.cfg)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	hc, err := rest.HTTPClientFor(cfg)
+	as, _, err := clientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("impersonating %s: %w", user, err)
 	}
-	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
-	if err != nil {
-		return nil, fmt.Errorf("impersonating %s: %w", user, err)
-	}
-	md, err := metadata.NewForConfigAndClient(cfg, hc)
-	if err != nil {
-		return nil, fmt.Errorf("impersonating %s: %w", user, err)
-	}
-	return &Client{cfg: cfg, user: user, dyn: dyn, meta: md, disc: c.disc, mapper: c.mapper, found: c.found}, nil
+	as.disc, as.mapper, as.found = c.disc, c.mapper, c.found
+	return as, nil
 }
-
-// User is the user the client impersonates ("" when it acts as itself).
-func (c *Client) User() string { return c.user }
 
 // Mapper is the client's REST mapper (render uses it for namespace scope).
 func (c *Client) Mapper() meta.RESTMapper { return c.mapper }

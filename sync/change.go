@@ -51,10 +51,16 @@ func (cs ChangeSet) Counts() map[Action]int {
 }
 
 // Failed returns the changes that failed.
-func (cs ChangeSet) Failed() ChangeSet {
+func (cs ChangeSet) Failed() ChangeSet { return cs.with(Failed) }
+
+// Held returns the prunes that wait for approval.
+func (cs ChangeSet) Held() ChangeSet { return cs.with(Held) }
+
+// with returns the changes of one action.
+func (cs ChangeSet) with(a Action) ChangeSet {
 	var out ChangeSet
 	for _, ch := range cs {
-		if ch.Action == Failed {
+		if ch.Action == a {
 			out = append(out, ch)
 		}
 	}
@@ -75,17 +81,6 @@ var (
 	// the desired object does not ask to adopt it.
 	ErrOwnership = errors.New("ownership conflict")
 )
-
-// Held returns the prunes that wait for approval.
-func (cs ChangeSet) Held() ChangeSet {
-	var out ChangeSet
-	for _, ch := range cs {
-		if ch.Action == Held {
-			out = append(out, ch)
-		}
-	}
-	return out
-}
 
 // failedList names the failures, the first few in full: an error (and the
 // App condition made of it) must stay readable when a whole stage failed.

@@ -31,7 +31,7 @@ func TestOwnershipConflicts(t *testing.T) {
 	if f := changes.Failed(); len(f) != 1 || !strings.HasPrefix(f[0].Error, want) {
 		t.Errorf("failures = %+v, want one starting %q", f, want)
 	}
-	cm := e.configMap("shared")
+	cm := e.liveConfigMap("shared")
 	if cm.Labels[AppLabel] != "owner" || cm.Data["by"] != "first" {
 		t.Errorf("the first App's object changed: labels %v, data %v", cm.Labels, cm.Data)
 	}
@@ -49,7 +49,7 @@ func TestOwnershipConflicts(t *testing.T) {
 		Reason: "adopted from App " + e.ns + "/owner (plumb.dev/adopt)"}}, changes); d != "" {
 		t.Errorf("takeover (-want +got):\n%s", d)
 	}
-	if cm := e.configMap("shared"); cm.Labels[AppLabel] != "second" || cm.Data["by"] != "second" {
+	if cm := e.liveConfigMap("shared"); cm.Labels[AppLabel] != "second" || cm.Data["by"] != "second" {
 		t.Errorf("after the takeover: labels %v, data %v", cm.Labels, cm.Data)
 	}
 
@@ -68,7 +68,7 @@ func TestOwnershipConflicts(t *testing.T) {
 			t.Errorf("the first App's prune of the lost object: %+v", ch)
 		}
 	}
-	if cm := e.configMap("shared"); cm == nil || cm.Labels[AppLabel] != "second" {
+	if cm := e.liveConfigMap("shared"); cm == nil || cm.Labels[AppLabel] != "second" {
 		t.Errorf("the first App's prune touched the second's object: %v", cm)
 	}
 }
@@ -85,11 +85,11 @@ func TestAdoptUnlabelled(t *testing.T) {
 	if _, err := e.sync(desired, Options{}); err == nil || !strings.Contains(err.Error(), "no plumb App manages it") {
 		t.Errorf("err = %v, want a refusal naming the unmanaged object", err)
 	}
-	if cm := e.configMap("by-hand"); cm.Data["a"] != "1" || cm.Labels[AppLabel] != "" {
+	if cm := e.liveConfigMap("by-hand"); cm.Data["a"] != "1" || cm.Labels[AppLabel] != "" {
 		t.Errorf("the refused object changed: %v %v", cm.Labels, cm.Data)
 	}
 	e.mustSync(desired, Options{Adopt: true}, map[string]Action{"ConfigMap/by-hand": Configured})
-	if cm := e.configMap("by-hand"); cm.Data["a"] != "2" || cm.Labels[AppLabel] != "adopt" || cm.Labels[AppNamespaceLabel] != e.ns {
+	if cm := e.liveConfigMap("by-hand"); cm.Data["a"] != "2" || cm.Labels[AppLabel] != "adopt" || cm.Labels[AppNamespaceLabel] != e.ns {
 		t.Errorf("the adopted object: %v %v", cm.Labels, cm.Data)
 	}
 }
@@ -121,11 +121,11 @@ func TestDeletionBudget(t *testing.T) {
 		if d := cmp.Diff(map[string]string{"cm-6": reason, "cm-7": reason, "cm-8": reason, "cm-9": reason}, held); d != "" {
 			t.Errorf("held prunes (-want +got):\n%s", d)
 		}
-		if cm := e.configMap("cm-0"); cm.Data["v"] != "2" {
+		if cm := e.liveConfigMap("cm-0"); cm.Data["v"] != "2" {
 			t.Errorf("the rest of the change did not apply: %v", cm.Data)
 		}
 		for i := 6; i < 10; i++ {
-			if e.configMap(fmt.Sprintf("cm-%d", i)) == nil {
+			if e.liveConfigMap(fmt.Sprintf("cm-%d", i)) == nil {
 				t.Errorf("cm-%d was pruned past the budget", i)
 			}
 		}
@@ -147,9 +147,9 @@ func TestDeletionBudget(t *testing.T) {
 	})
 }
 
-// configMap returns the live ConfigMap name in the test's namespace (nil
+// liveConfigMap returns the live ConfigMap name in the test's namespace (nil
 // when there is none).
-func (e *engine) configMap(name string) *corev1.ConfigMap {
+func (e *engine) liveConfigMap(name string) *corev1.ConfigMap {
 	e.t.Helper()
 	cm, err := e.cs.CoreV1().ConfigMaps(e.ns).Get(e.ctx, name, metav1.GetOptions{})
 	if err != nil {

@@ -36,23 +36,16 @@ type countingProxy struct {
 
 func newCountingProxy(b *testing.B) *countingProxy {
 	b.Helper()
-	target, err := url.Parse(env.Config.Host)
-	if err != nil {
-		b.Fatal(err)
-	}
 	rt, err := rest.TransportFor(env.Config)
 	if err != nil {
 		b.Fatal(err)
 	}
 	p := &countingProxy{counts: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = rt
-	rp.FlushInterval = -1 // watches stream
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{Handler: apiProxy(b, rt, func(r *http.Request) {
 		verb := controller.APIVerb(r)
 		if r.URL.Query().Has("dryRun") {
 			verb += " (dry-run)"
@@ -63,12 +56,28 @@ func newCountingProxy(b *testing.B) *countingProxy {
 		if os.Getenv("PLUMB_BENCH_TRACE") != "" {
 			fmt.Fprintf(os.Stderr, "proxy: %s %s\n", verb, r.URL.RequestURI())
 		}
-		rp.ServeHTTP(w, r)
 	})}
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
 	p.url = "http://" + l.Addr().String()
 	return p
+}
+
+// apiProxy forwards every request to the test's API server through rt,
+// once observe has seen it; watches stream.
+func apiProxy(tb testing.TB, rt http.RoundTripper, observe func(*http.Request)) http.Handler {
+	tb.Helper()
+	target, err := url.Parse(env.Config.Host)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = rt
+	rp.FlushInterval = -1
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		observe(r)
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // take returns the counts since the last take and resets them.

@@ -26,11 +26,7 @@ func BenchmarkServe(b *testing.B) {
 	requireEnvB(b)
 	proxy := newCountingProxy(b)
 	kubeconfig := proxy.kubeconfig(b)
-	srv, err := gittest.NewServer(gittest.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Close() })
+	srv := gitServerB(b)
 	const secret = "bench-webhook-secret"
 	for _, n := range benchSizes(b) {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {

@@ -162,8 +162,8 @@ func parseMaxPrune(s string) (*intstr.IntOrString, error) {
 		return nil, nil
 	}
 	v := intstr.Parse(s)
-	if n, err := intstr.GetScaledValueFromIntOrPercent(&v, 100, true); err != nil || n < 0 || (v.Type == intstr.String && !strings.HasSuffix(s, "%")) {
-		return nil, fmt.Errorf("--max-prune %q: must be a count or a percentage such as 25%%", s)
+	if err := apps.CheckMaxPrune(v); err != nil {
+		return nil, fmt.Errorf("--max-prune %w", err)
 	}
 	return &v, nil
 }

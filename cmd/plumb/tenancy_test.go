@@ -1,14 +1,10 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path/filepath"
 	"strings"
 	gosync "sync"
@@ -44,26 +40,20 @@ func (r *recorder) take() []apiRequest {
 }
 
 // recordingProxy serves TLS on loopback (clientcmd sends credentials only
-// over TLS) and forwards to the API server of cfg, passing the bearer token
-// and impersonation headers on. It returns a configuration that reaches the
-// API server through it as cfg's user.
+// over TLS) and forwards to the test's API server, passing the caller's
+// bearer token and impersonation headers on. It returns a configuration
+// that reaches the API server through it as cfg's user.
 func recordingProxy(t *testing.T, cfg *rest.Config) (*rest.Config, *recorder) {
 	t.Helper()
-	target, err := url.Parse(cfg.Host)
+	rt, err := rest.TransportFor(&rest.Config{TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData}}) // no credentials of its own
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(cfg.CAData)
 	rec := &recorder{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
-	proxy.FlushInterval = -1 // watches stream
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewTLSServer(apiProxy(t, rt, func(req *http.Request) {
 		rec.mu.Lock()
 		rec.reqs = append(rec.reqs, apiRequest{req.Method, req.URL.Path, req.Header.Get("Impersonate-User")})
 		rec.mu.Unlock()
-		proxy.ServeHTTP(w, req)
 	}))
 	t.Cleanup(srv.Close)
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
@@ -124,7 +114,11 @@ func TestLeastPrivilege(t *testing.T) {
 			strings.Contains(c.Message, "ConfigMap/"+teamB+"/intruder: refused by --no-cross-namespace"), describe(a)
 	})
 	s.waitReady(30*time.Second, "good", "nosa")
-	for _, r := range rec.take() {
+	confined := rec.take()
+	if len(confined) == 0 {
+		t.Fatal("the proxy saw no request from the confined plumb serve")
+	}
+	for _, r := range confined {
 		if strings.Contains(r.path, "/namespaces/"+teamB+"/") {
 			t.Errorf("a request for team B was made under --no-cross-namespace: %s %s", r.method, r.path)
 		}
@@ -162,6 +156,9 @@ func checkAudit(t *testing.T, reqs []apiRequest, teamA string) {
 		}
 	}
 	t.Logf("writes by impersonated user (\"\" is plumb's own): %v", byUser)
+	if byUser[fmt.Sprintf("%q", "system:serviceaccount:"+teamA+":deployer")] == 0 {
+		t.Errorf("the proxy saw no write made as team A's account: it did not see plumb's requests")
+	}
 }
 
 // tenants installs plumb's manifests and makes team A (the test's
